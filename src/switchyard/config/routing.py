@@ -1,0 +1,93 @@
+"""Routing configuration: condition trees, decisions and the default target."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from switchyard.config.base import StrictModel
+from switchyard.config.signals import SignalConfig
+
+_COMPARATORS = ("gte", "gt", "lte", "lt", "eq")
+
+
+class Condition(StrictModel):
+    """A condition node: exactly one of `all`, `any`, `not`, or a signal test.
+
+    Signal test: `signal: NAME` alone means "the signal matched"; add `label:` / `labels:` to
+    require a label, or one comparator (`gte`, `gt`, `lte`, `lt`, `eq`) on the signal's value.
+    """
+
+    all: list[Condition] | None = None
+    any: list[Condition] | None = None
+    not_: Condition | None = Field(default=None, alias="not")
+    signal: str | None = None
+    label: str | None = None
+    labels: list[str] | None = None
+    gte: float | None = None
+    gt: float | None = None
+    lte: float | None = None
+    lt: float | None = None
+    eq: float | None = None
+
+    model_config = StrictModel.model_config | {"populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> Condition:
+        kinds = [k for k in ("all", "any", "not_", "signal") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a condition needs exactly one of: all, any, not, signal")
+        tests = [c for c in _COMPARATORS if getattr(self, c) is not None]
+        has_label = self.label is not None or self.labels is not None
+        if self.signal is None and (tests or has_label):
+            raise ValueError("label/comparators are only allowed next to `signal`")
+        if len(tests) + int(has_label) > 1:
+            raise ValueError("use one of label/labels or a single comparator per condition")
+        if self.all is not None and not self.all or self.any is not None and not self.any:
+            raise ValueError("`all`/`any` need at least one condition")
+        return self
+
+    def signal_names(self) -> set[str]:
+        names: set[str] = set()
+        if self.signal is not None:
+            names.add(self.signal)
+        for child in (self.all or []) + (self.any or []):
+            names |= child.signal_names()
+        if self.not_ is not None:
+            names |= self.not_.signal_names()
+        return names
+
+
+class DecisionConfig(StrictModel):
+    """A named rule: when `when` holds, route to `models` (in order) or block."""
+
+    name: str = Field(min_length=1)
+    priority: int = 0
+    when: Condition
+    action: Literal["route", "block"] = "route"
+    models: list[str] = Field(default_factory=list)
+    model: str | None = None
+    message: str = "request blocked by policy"
+
+    @model_validator(mode="after")
+    def _target(self) -> DecisionConfig:
+        if self.model is not None and self.models:
+            raise ValueError("give `model` or `models`, not both")
+        if self.action == "route" and self.model is None and not self.models:
+            raise ValueError("a `route` decision needs `model` or `models`")
+        return self
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (self.model,) if self.model is not None else tuple(self.models)
+
+
+class RoutingConfig(StrictModel):
+    signals: list[SignalConfig] = Field(default_factory=list)
+    decisions: list[DecisionConfig] = Field(default_factory=list)
+    default: str | list[str]
+
+    @property
+    def default_models(self) -> tuple[str, ...]:
+        return (self.default,) if isinstance(self.default, str) else tuple(self.default)

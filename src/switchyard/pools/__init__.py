@@ -1,0 +1,1 @@
+"""Replica selection and upstream dispatch: balancers, health, circuit breakers, backends."""

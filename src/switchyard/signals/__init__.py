@@ -1,0 +1,1 @@
+"""Request signals: each evaluates one aspect of a request into a SignalResult."""
