@@ -1,0 +1,28 @@
+"""The `switchyard` command line. Each area registers its commands in `_register()`."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="switchyard",
+    help="switchyard: an OpenAI-compatible LLM inference router.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    """Attach command groups from their own modules (one import line per area)."""
+    from switchyard import cli_core
+
+    cli_core.register(app)
+
+
+def main() -> None:
+    _register()
+    app()
+
+
+if __name__ == "__main__":
+    main()
