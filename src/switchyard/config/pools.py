@@ -38,11 +38,62 @@ class PowerOfTwoBalancerConfig(StrictModel):
     seed: int | None = None
 
 
+class LeastPendingTokensBalancerConfig(StrictModel):
+    """Fewest queued prefill tokens (cache-blind, token-aware control)."""
+
+    type: Literal["least_pending_tokens"]
+
+
+class ConsistentHashBalancerConfig(StrictModel):
+    """Consistent hashing on a prompt-prefix key with bounded loads (Mirrokni et al. 2018)."""
+
+    type: Literal["consistent_hash"]
+    load_factor: float = Field(default=1.25, gt=1.0, description="c: max load <= ceil(c*mean)")
+    virtual_nodes: int = Field(default=100, ge=1)
+    key_blocks: int = Field(default=2, ge=1, description="prefix blocks hashed into the key")
+
+
+class PrefixAffinityBalancerConfig(StrictModel):
+    """Longest approximate prefix match per replica unless load is imbalanced (SGLang-style)."""
+
+    type: Literal["prefix_affinity"]
+    cache_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    balance_abs_threshold: int = Field(default=32, ge=0)
+    balance_rel_threshold: float = Field(default=1.0001, ge=1.0)
+    max_blocks_per_endpoint: int = Field(default=4096, ge=1)
+
+
+class DualMapBalancerConfig(StrictModel):
+    """Two hash rings -> two affine candidates; pick by estimated TTFT; SLO switch; migration."""
+
+    type: Literal["dualmap"]
+    key_blocks: int = Field(default=2, ge=1)
+    virtual_nodes: int = Field(default=100, ge=1)
+    prefill_tokens_per_s: float = Field(default=10_000.0, gt=0)
+    ttft_slo_s: float = Field(default=5.0, gt=0)
+    max_blocks_per_endpoint: int = Field(default=4096, ge=1)
+    block_tokens: int = Field(default=512, ge=1)
+    migrate_wait_s: float = Field(default=1.0, ge=0, description="queue wait that marks a hotspot")
+
+
+class SessionAffinityBalancerConfig(StrictModel):
+    """Sticky by conversation id / user (rendezvous hashing) with a load fallback."""
+
+    type: Literal["session_affinity"]
+    max_load_ratio: float = Field(default=1.5, ge=1.0)
+    slack: int = Field(default=4, ge=0)
+
+
 BalancerConfig = Annotated[
     RoundRobinBalancerConfig
     | WeightedBalancerConfig
     | LeastOutstandingBalancerConfig
-    | PowerOfTwoBalancerConfig,
+    | PowerOfTwoBalancerConfig
+    | LeastPendingTokensBalancerConfig
+    | ConsistentHashBalancerConfig
+    | PrefixAffinityBalancerConfig
+    | DualMapBalancerConfig
+    | SessionAffinityBalancerConfig,
     Field(discriminator="type"),
 ]
 
