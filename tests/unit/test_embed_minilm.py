@@ -1,0 +1,80 @@
+"""The MiniLM ONNX embedder with the real (small, offline) model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from switchyard.embed.corpus import corpus_key, embed_corpus
+from switchyard.embed.minilm import MiniLMEmbedder, minilm_model_path
+
+
+@pytest.fixture(scope="module")
+def embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder(max_length=64, threads=1)
+
+
+def test_model_file_is_found_in_the_installed_package() -> None:
+    path = minilm_model_path()
+    assert path.name == "model.onnx"
+    assert path.stat().st_size > 10_000_000
+
+
+def test_vectors_have_the_model_dimension_and_unit_length(embedder: MiniLMEmbedder) -> None:
+    vectors = embedder.embed_batch(["hello world", "", "Ünïcødé and emoji 🚀"])
+    assert vectors.shape == (3, 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_empty_input_gives_an_empty_matrix(embedder: MiniLMEmbedder) -> None:
+    assert embedder.embed_batch([]).shape == (0, 384)
+
+
+def test_paraphrases_are_closer_than_unrelated_sentences(embedder: MiniLMEmbedder) -> None:
+    a, b, c, d = embedder.embed_batch(
+        [
+            "How do I bake bread at home?",
+            "What is a simple recipe for homemade bread?",
+            "The central bank raised interest rates by half a point.",
+            "Interest rates were increased by the central bank.",
+        ]
+    )
+    assert float(a @ b) > 0.6
+    assert float(c @ d) > 0.6
+    assert float(a @ c) < 0.2
+    assert float(b @ d) < 0.2
+
+
+def test_batch_padding_does_not_change_a_text_vector(embedder: MiniLMEmbedder) -> None:
+    texts = ["hi", "Explain the proof of Fermat's little theorem step by step, please.", "ok"]
+    batched = embedder.embed_batch(texts)
+    alone = np.stack([embedder.embed_batch([text])[0] for text in texts])
+    np.testing.assert_allclose((batched * alone).sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_padding_is_to_the_longest_text_and_truncation_to_max_length(
+    embedder: MiniLMEmbedder,
+) -> None:
+    short = embedder.tokenize(["one two", "one two three four"])
+    assert short["input_ids"].shape == (2, 6)  # [CLS] + 4 words + [SEP]
+    long = embedder.tokenize(["word " * 500])
+    assert long["input_ids"].shape == (1, 64)
+
+
+async def test_async_embed_matches_the_sync_batch(embedder: MiniLMEmbedder) -> None:
+    texts = ["route this prompt", "to the right model"]
+    np.testing.assert_allclose(await embedder.embed(texts), embedder.embed_batch(texts), atol=1e-6)
+
+
+def test_embed_corpus_caches_by_content(tmp_path: Path, embedder: MiniLMEmbedder) -> None:
+    texts = ["first text", "a second, longer text that sorts after the first", "x"]
+    vectors = embed_corpus(texts, cache_dir=tmp_path, batch_size=2, embedder=embedder)
+    np.testing.assert_allclose(vectors, embedder.embed_batch(texts), atol=1e-5)
+    files = list(tmp_path.glob("*.npy"))
+    assert [f.stem for f in files] == [corpus_key(texts, embedder.model_id, 64)]
+    np.save(files[0], np.full_like(vectors, 0.5))  # a hit must come from the cache file
+    np.testing.assert_allclose(embed_corpus(texts, cache_dir=tmp_path, embedder=embedder), 0.5)
+    assert corpus_key(texts[:2], embedder.model_id, 64) != files[0].stem
