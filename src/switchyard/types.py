@@ -39,8 +39,8 @@ class RequestView:
     has_tools: bool = False
     stream: bool = False
     tenant: str = "default"
-    headers: Mapping[str, str] = EMPTY_MAP
-    metadata: Mapping[str, str] = EMPTY_MAP
+    headers: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAP)
+    metadata: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAP)
     user: str = ""
     prefix_blocks: tuple[int, ...] = ()
     prompt_tokens: int = 0
