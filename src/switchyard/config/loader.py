@@ -134,7 +134,9 @@ def _real_path(loc: KeyPath, data: Any) -> KeyPath:
     real: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict | list) and _has(node, part):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             node = node[part]
             real.append(part)
         elif isinstance(node, dict) and isinstance(part, str):
@@ -147,12 +149,6 @@ def _real_path(loc: KeyPath, data: Any) -> KeyPath:
         else:
             break
     return tuple(real)
-
-
-def _has(node: dict[Any, Any] | list[Any], part: str | int) -> bool:
-    if isinstance(node, dict):
-        return part in node
-    return isinstance(part, int) and 0 <= part < len(node)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> SwitchyardConfig:

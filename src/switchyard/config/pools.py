@@ -2,22 +2,83 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from switchyard.config.base import StrictModel
 
 
 class EndpointConfig(StrictModel):
-    """One replica speaking the OpenAI HTTP API. `url` is the base URL including `/v1`."""
+    """One replica speaking the OpenAI HTTP API. `url` is the base URL including `/v1`.
 
+    YAML `type: openai` (the default when `type` is absent). `LlamaCppEndpointConfig` extends it.
+    """
+
+    type: Literal["openai", "llamacpp"] = "openai"
     name: str = Field(min_length=1)
     url: str = Field(pattern=r"^https?://")
     api_key: str | None = None
     weight: float = Field(default=1.0, gt=0)
     max_concurrency: int = Field(default=0, ge=0, description="0 = unlimited")
     max_queue_wait_s: float = Field(default=30.0, ge=0)
+
+
+class LlamaCppEndpointConfig(EndpointConfig):
+    """A llama.cpp server that `switchyard serve` starts, supervises and stops itself.
+
+    `model` is a model source name (`switchyard models list`) or a path to a GGUF file. The URL
+    is derived (`http://{host}:{port}/v1`); such a server answers one request at a time, so
+    `max_concurrency` is 1 and excess requests queue in the pool.
+    """
+
+    type: Literal["llamacpp"] = "llamacpp"
+    model: str = Field(min_length=1, description="model source name or GGUF file path")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$",
+                               description="expected hash of a GGUF file path")
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    threads: int = Field(default=1, ge=1)
+    n_ctx: int = Field(default=2048, ge=128)
+    chat_format: str | None = None
+    extra_args: list[str] = Field(default_factory=list)
+    startup_timeout_s: float = Field(default=180.0, gt=0)
+    max_concurrency: int = 1
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_url(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if "url" in data:
+            raise ValueError("`url` is derived from host and port for type: llamacpp; remove it")
+        host, port = data.get("host", "127.0.0.1"), data.get("port", 0)  # missing port: own error
+        return {**data, "url": f"http://{host}:{port}/v1"}
+
+    @field_validator("max_concurrency")
+    @classmethod
+    def _one_at_a_time(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError("a llama.cpp server answers one request at a time; use 1")
+        return value
+
+
+def _endpoint_type(value: Any) -> str:
+    """Tag for the endpoint union; endpoints without `type` are OpenAI-compatible servers."""
+    if isinstance(value, dict):
+        return str(value.get("type", "openai"))
+    return str(getattr(value, "type", "openai"))
+
+
+AnyEndpointConfig = Annotated[
+    Annotated[EndpointConfig, Tag("openai")]
+    | Annotated[LlamaCppEndpointConfig, Tag("llamacpp")],
+    Discriminator(
+        _endpoint_type,
+        custom_error_type="endpoint_type",
+        custom_error_message="unknown endpoint type; use `openai` or `llamacpp`",
+    ),
+]
 
 
 class RoundRobinBalancerConfig(StrictModel):
@@ -137,8 +198,10 @@ class TimeoutsConfig(StrictModel):
 
 class PoolConfig(StrictModel):
     name: str = Field(min_length=1)
-    endpoints: list[EndpointConfig] = Field(min_length=1)
-    balancer: BalancerConfig = Field(default_factory=lambda: RoundRobinBalancerConfig(type="round_robin"))
+    endpoints: list[AnyEndpointConfig] = Field(min_length=1)
+    balancer: BalancerConfig = Field(
+        default_factory=lambda: RoundRobinBalancerConfig(type="round_robin")
+    )
     health: HealthConfig = Field(default_factory=HealthConfig)
     outlier: OutlierConfig = Field(default_factory=OutlierConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)

@@ -74,46 +74,58 @@ def _duplicates(names: list[str]) -> list[int]:
     return dup
 
 
+def _name_problems(cfg: SwitchyardConfig) -> list[tuple[Path, str]]:
+    problems: list[tuple[Path, str]] = []
+    named: list[tuple[Path, list[str]]] = [
+        (("models",), [m.name for m in cfg.models]),
+        (("pools",), [p.name for p in cfg.pools]),
+        (("routing", "signals"), [s.name for s in cfg.routing.signals]),
+        (("routing", "decisions"), [d.name for d in cfg.routing.decisions]),
+    ]
+    named += [
+        (("pools", pi, "endpoints"), [e.name for e in pool.endpoints])
+        for pi, pool in enumerate(cfg.pools)
+    ]
+    for prefix, names in named:
+        for i in _duplicates(names):
+            problems.append(((*prefix, i, "name"), f"duplicate name {names[i]!r}"))
+    decisions = {d.name for d in cfg.routing.decisions}
+    for i, model in enumerate(cfg.models):
+        if model.name == "auto" or model.name in decisions:
+            message = f"{model.name!r} is reserved as a routed alias"
+            problems.append((("models", i, "name"), message))
+    return problems
+
+
+def _unknown_model(path: Path, name: str, models: dict[str, ModelConfig]) -> tuple[Path, str]:
+    return path, f"unknown model {name!r}; models: {sorted(models)}"
+
+
 def cross_reference_problems(cfg: SwitchyardConfig) -> list[tuple[Path, str]]:
     """Problems pydantic cannot see: names that must exist elsewhere, duplicates."""
-    problems: list[tuple[Path, str]] = []
+    problems = _name_problems(cfg)
     pools = cfg.pool_by_name()
     models = cfg.model_by_name()
-    for i in _duplicates([m.name for m in cfg.models]):
-        problems.append((("models", i, "name"), f"duplicate model name {cfg.models[i].name!r}"))
-    for i in _duplicates([p.name for p in cfg.pools]):
-        problems.append((("pools", i, "name"), f"duplicate pool name {cfg.pools[i].name!r}"))
-    for pi, pool in enumerate(cfg.pools):
-        for ei in _duplicates([e.name for e in pool.endpoints]):
-            problems.append(((("pools", pi, "endpoints", ei, "name")), "duplicate endpoint name"))
     for i, model in enumerate(cfg.models):
         if model.pool not in pools:
             problems.append(
                 (("models", i, "pool"), f"unknown pool {model.pool!r}; pools: {sorted(pools)}")
             )
-        if model.name == "auto" or model.name in {d.name for d in cfg.routing.decisions}:
-            problems.append((("models", i, "name"), f"{model.name!r} is reserved as a routed alias"))
-    signal_names = [s.name for s in cfg.routing.signals]
-    for i in _duplicates(signal_names):
-        problems.append((("routing", "signals", i, "name"), "duplicate signal name"))
-    decision_names = [d.name for d in cfg.routing.decisions]
-    for i in _duplicates(decision_names):
-        problems.append((("routing", "decisions", i, "name"), "duplicate decision name"))
+    signal_names = {s.name for s in cfg.routing.signals}
     for di, decision in enumerate(cfg.routing.decisions):
-        key = "model" if decision.model is not None else "models"
-        for ti, target in enumerate(decision.targets):
+        base: Path = ("routing", "decisions", di)
+        if decision.model is not None and decision.model not in models:
+            problems.append(_unknown_model((*base, "model"), decision.model, models))
+        for ti, target in enumerate(decision.models):
             if target not in models:
-                path: Path = ("routing", "decisions", di, key)
-                if key == "models":
-                    path = (*path, ti)
-                problems.append((path, f"unknown model {target!r}; models: {sorted(models)}"))
-        for name in sorted(decision.when.signal_names() - set(signal_names)):
-            problems.append(
-                (("routing", "decisions", di, "when"), f"unknown signal {name!r}")
-            )
-    for ti, target in enumerate(cfg.routing.default_models):
+                problems.append(_unknown_model((*base, "models", ti), target, models))
+        for name in sorted(decision.when.signal_names() - signal_names):
+            problems.append(((*base, "when"), f"unknown signal {name!r}"))
+    default = cfg.routing.default
+    targets = [(("routing", "default"), default)] if isinstance(default, str) else [
+        (("routing", "default", ti), target) for ti, target in enumerate(default)
+    ]
+    for path, target in targets:
         if target not in models:
-            path = ("routing", "default") if isinstance(cfg.routing.default, str) else (
-                "routing", "default", ti)
-            problems.append((path, f"unknown model {target!r}; models: {sorted(models)}"))
+            problems.append(_unknown_model(path, target, models))
     return problems

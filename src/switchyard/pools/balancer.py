@@ -39,7 +39,7 @@ def register_balancer(
 
 
 def build_balancer(config: BaseModel) -> Balancer:
-    type_name = str(getattr(config, "type"))
+    type_name = str(config.model_dump().get("type"))
     try:
         _, factory = BALANCERS[type_name]
     except KeyError:

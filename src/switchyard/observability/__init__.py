@@ -1,0 +1,1 @@
+"""Metrics, route records and logging setup."""

@@ -1,0 +1,53 @@
+"""Every Prometheus metric switchyard exports, on a registry owned by one gateway."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "switchyard_requests_total", "Requests answered, by model, decision and HTTP status",
+            ("model", "decision", "status"), registry=r,
+        )
+        self.latency = Histogram(
+            "switchyard_request_latency_seconds", "End-to-end request latency",
+            ("model",), buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.ttft = Histogram(
+            "switchyard_ttft_seconds", "Time to first upstream byte of streamed responses",
+            ("model",), buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.upstream_errors = Counter(
+            "switchyard_upstream_errors_total", "Failed upstream attempts by kind",
+            ("endpoint", "kind"), registry=r,
+        )
+        self.retries = Counter(
+            "switchyard_retries_total", "Upstream attempts beyond the first", ("model",),
+            registry=r,
+        )
+        self.endpoint_healthy = Gauge(
+            "switchyard_endpoint_healthy", "1 when the replica is healthy", ("pool", "endpoint"),
+            registry=r,
+        )
+        self.tokens = Counter(
+            "switchyard_tokens_total", "Tokens by model and kind (prompt|completion)",
+            ("model", "kind"), registry=r,
+        )
+        self.cost = Counter(
+            "switchyard_cost_usd_total", "Estimated spend in USD", ("model",), registry=r,
+        )
+        self.signal_errors = Counter(
+            "switchyard_signal_errors_total", "Signal evaluations that failed or timed out",
+            ("signal",), registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""ASGI application: routes, body guards, lifespan."""

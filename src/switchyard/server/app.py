@@ -1,0 +1,151 @@
+"""The ASGI app (Starlette). Thin: HTTP in, Gateway.handle(), HTTP out."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from switchyard.config.schema import SwitchyardConfig
+from switchyard.errors import (
+    PayloadTooLargeError,
+    SwitchyardError,
+    UnsupportedMediaTypeError,
+)
+from switchyard.gateway import Gateway, GatewayResponse, Kind
+from switchyard.routing.explain import decision_to_dict
+
+logger = logging.getLogger(__name__)
+
+
+def _json(status: int, payload: object, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status, headers, media_type="application/json")
+
+
+def _error(exc: SwitchyardError, headers: dict[str, str] | None = None) -> Response:
+    all_headers = dict(headers or {})
+    if exc.retry_after is not None:
+        all_headers["retry-after"] = str(max(1, round(exc.retry_after)))
+    return _json(exc.status, exc.envelope(), all_headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read a JSON body, enforcing content type and size before buffering it all."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() != "application/json":
+        raise UnsupportedMediaTypeError(
+            f"Content-Type must be application/json, got {content_type or 'none'!r}"
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _to_response(result: GatewayResponse) -> Response:
+    if result.stream is not None:
+        headers = {**result.headers, "cache-control": "no-cache", "x-accel-buffering": "no"}
+        return StreamingResponse(
+            result.stream, result.status, headers, media_type=result.content_type
+        )
+    return Response(result.body, result.status, result.headers, media_type=result.content_type)
+
+
+def create_app(config: SwitchyardConfig, config_dir: Path | None = None) -> Starlette:
+    gateway = Gateway(config, config_dir)
+    limit = config.server.max_body_bytes
+
+    async def inference(request: Request, kind: Kind) -> Response:
+        try:
+            raw = await read_body(request, limit)
+        except SwitchyardError as exc:
+            return _error(exc)
+        return _to_response(await gateway.handle(kind, raw, request.headers))
+
+    async def chat(request: Request) -> Response:
+        return await inference(request, "chat")
+
+    async def completions(request: Request) -> Response:
+        return await inference(request, "completion")
+
+    async def route(request: Request) -> Response:
+        try:
+            raw = await read_body(request, limit)
+            kind: Kind = "completion" if b'"prompt"' in raw and b'"messages"' not in raw else "chat"
+            view, signals, decision = await gateway.route(raw, request.headers, kind)
+        except SwitchyardError as exc:
+            return _error(exc)
+        return _json(200, {"request_id": view.request_id, **decision_to_dict(decision, signals)})
+
+    async def models(request: Request) -> Response:
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "switchyard"}
+            for name in gateway.model_names()
+        ]
+        return _json(200, {"object": "list", "data": data})
+
+    async def healthz(request: Request) -> Response:
+        return _json(200, {"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        ready = gateway.ready()
+        return _json(200 if ready else 503, {"status": "ready" if ready else "not ready"})
+
+    async def metrics(request: Request) -> Response:
+        return Response(gateway.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+
+    routes = [
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/completions", completions, methods=["POST"]),
+        Route("/v1/route", route, methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    if config.metrics.enabled:
+        routes.append(Route("/metrics", metrics, methods=["GET"]))
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_handlers())
+    app.state.gateway = gateway
+    return app
+
+
+def _handlers() -> dict[Any, Any]:
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _json(404, {"error": {"message": f"no route for {request.url.path}",
+                                     "type": "invalid_request_error", "param": None,
+                                     "code": "not_found"}})
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return _json(405, {"error": {"message": f"method {request.method} not allowed",
+                                     "type": "invalid_request_error", "param": None,
+                                     "code": "method_not_allowed"}})
+
+    async def internal(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s", request.url.path, exc_info=exc)
+        return _json(500, {"error": {"message": "internal error", "type": "internal_error",
+                                     "param": None, "code": None}})
+
+    return {404: not_found, 405: not_allowed, 500: internal}
