@@ -1,0 +1,166 @@
+"""Evaluates the signals a routing policy needs, one request at a time, never failing it.
+
+Only signals referenced by some decision condition are built. Cheap signals (class attribute
+`cheap = True`) are awaited inline, one after the other: no task, no timeout, a few microseconds.
+The others start first as concurrent tasks, each under `asyncio.wait_for(timeout_s)`. A signal
+that raises or times out yields SignalResult(error=..., labels=("error",) when the signal is
+configured `fail_open: false`, else no labels): a signal error never fails a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from switchyard.config.routing import RoutingConfig
+from switchyard.errors import ConfigError
+from switchyard.signals.base import SIGNALS, Signal, SignalContext
+from switchyard.types import RequestView, SignalResult
+
+logger = logging.getLogger(__name__)
+
+# Modules whose import registers signal types. Add yours here (one line per signal family).
+SIGNAL_MODULES: tuple[str, ...] = ("switchyard.signals.rules",)
+ERROR_LABEL = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerEntry:
+    """A built signal with the runtime settings from its configuration."""
+
+    name: str
+    signal: Signal
+    timeout_s: float = 1.0
+    fail_open: bool = True
+
+    @property
+    def cheap(self) -> bool:
+        return bool(getattr(self.signal, "cheap", False))
+
+    def failure(self, error: str, started: float) -> SignalResult:
+        return SignalResult(
+            self.name,
+            labels=() if self.fail_open else (ERROR_LABEL,),
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            error=error,
+        )
+
+
+def _import_signal_modules(modules: Iterable[str]) -> dict[str, str]:
+    """Import each registering module; return {module: error} for those that failed."""
+    failures: dict[str, str] = {}
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            failures[module] = str(exc)
+    return failures
+
+
+def _with_latency(entry: RunnerEntry, result: SignalResult, started: float) -> SignalResult:
+    return SignalResult(
+        entry.name,
+        result.labels,
+        result.score,
+        result.value,
+        result.confidence,
+        (time.perf_counter() - started) * 1000.0,
+        result.error,
+        result.details,
+    )
+
+
+class SignalRunner:
+    """Runs a fixed set of signals over request views. Build once per configuration."""
+
+    def __init__(self, entries: Iterable[RunnerEntry]) -> None:
+        ordered = tuple(entries)
+        self.cheap_entries = tuple(e for e in ordered if e.cheap)
+        self.concurrent_entries = tuple(e for e in ordered if not e.cheap)
+        self.signals = {e.name: e.signal for e in ordered}
+
+    @classmethod
+    def from_config(
+        cls,
+        routing: RoutingConfig,
+        context: SignalContext | None = None,
+        modules: Iterable[str] = SIGNAL_MODULES,
+    ) -> SignalRunner:
+        """Build the signals some decision refers to; raise ConfigError when one cannot be."""
+        context = context or SignalContext()
+        import_failures = _import_signal_modules(modules)
+        referenced: set[str] = set()
+        for decision in routing.decisions:
+            referenced |= decision.when.signal_names()
+        entries: list[RunnerEntry] = []
+        problems: list[str] = []
+        for index, config in enumerate(routing.signals):
+            if config.name not in referenced:
+                continue
+            where = f"routing.signals.{index} ({config.name})"
+            registered = SIGNALS.get(config.type)
+            if registered is None:
+                problems.append(
+                    f"{where}: no signal implementation for type {config.type!r}; registered: "
+                    f"{sorted(SIGNALS)}; module import failures: {import_failures or 'none'}"
+                )
+                continue
+            try:
+                signal = registered[1](config, context)
+            except (ValueError, OSError, ImportError) as exc:
+                problems.append(f"{where}: cannot build signal: {exc}")
+                continue
+            entries.append(RunnerEntry(config.name, signal, config.timeout_s, config.fail_open))
+        if problems:
+            raise ConfigError(problems)
+        return cls(entries)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.signals)
+
+    async def evaluate(self, view: RequestView) -> dict[str, SignalResult]:
+        """Every built signal's result, keyed by signal name. Never raises for a signal error."""
+        tasks = [
+            asyncio.ensure_future(self._run_with_timeout(entry, view))
+            for entry in self.concurrent_entries
+        ]
+        results: dict[str, SignalResult] = {}
+        try:
+            for entry in self.cheap_entries:
+                results[entry.name] = await self._run_inline(entry, view)
+            if tasks:
+                for result in await asyncio.gather(*tasks):
+                    results[result.name] = result
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+        return results
+
+    @staticmethod
+    async def _run_inline(entry: RunnerEntry, view: RequestView) -> SignalResult:
+        started = time.perf_counter()
+        try:
+            result = await entry.signal.evaluate(view)
+        except Exception as exc:
+            logger.warning("signal %s failed: %s", entry.name, type(exc).__name__)
+            return entry.failure(f"{type(exc).__name__}: {exc}", started)
+        return _with_latency(entry, result, started)
+
+    @staticmethod
+    async def _run_with_timeout(entry: RunnerEntry, view: RequestView) -> SignalResult:
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(entry.signal.evaluate(view), entry.timeout_s)
+        except TimeoutError:
+            logger.warning("signal %s timed out after %gs", entry.name, entry.timeout_s)
+            return entry.failure(f"timeout after {entry.timeout_s:g}s", started)
+        except Exception as exc:
+            logger.warning("signal %s failed: %s", entry.name, type(exc).__name__)
+            return entry.failure(f"{type(exc).__name__}: {exc}", started)
+        return _with_latency(entry, result, started)
