@@ -47,6 +47,19 @@ class SignalContext:
             self.resources[key] = create()
         return cast(T, self.resources[key])
 
+    async def aclose(self) -> None:
+        """Close every shared resource that can be closed (`aclose()` or `close()`), once."""
+        resources = list(self.resources.values())
+        self.resources.clear()
+        for resource in resources:
+            aclose = getattr(resource, "aclose", None)
+            if aclose is not None:
+                await aclose()
+                continue
+            close = getattr(resource, "close", None)
+            if close is not None:
+                close()
+
     def resolve(self, path: str | Path) -> Path:
         """A path from the configuration, relative to the configuration file's directory."""
         candidate = Path(path)

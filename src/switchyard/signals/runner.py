@@ -77,7 +77,10 @@ def _with_latency(entry: RunnerEntry, result: SignalResult, started: float) -> S
 class SignalRunner:
     """Runs a fixed set of signals over request views. Build once per configuration."""
 
-    def __init__(self, entries: Iterable[RunnerEntry]) -> None:
+    def __init__(
+        self, entries: Iterable[RunnerEntry], context: SignalContext | None = None
+    ) -> None:
+        self.context = context
         ordered = tuple(entries)
         self.cheap_entries = tuple(e for e in ordered if e.cheap)
         self.concurrent_entries = tuple(e for e in ordered if not e.cheap)
@@ -117,11 +120,20 @@ class SignalRunner:
             entries.append(RunnerEntry(config.name, signal, config.timeout_s, config.fail_open))
         if problems:
             raise ConfigError(problems)
-        return cls(entries)
+        return cls(entries, context)
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self.signals)
+
+    async def aclose(self) -> None:
+        """Close signals that hold resources, then the shared resources of the build context."""
+        for signal in self.signals.values():
+            aclose = getattr(signal, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if self.context is not None:
+            await self.context.aclose()
 
     async def evaluate(self, view: RequestView) -> dict[str, SignalResult]:
         """Every built signal's result, keyed by signal name. Never raises for a signal error."""
