@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from switchyard.config.base import StrictModel
+from switchyard.config.cache import CacheConfig
 from switchyard.config.pools import PoolConfig
 from switchyard.config.routing import RoutingConfig
 
@@ -56,6 +57,7 @@ class SwitchyardConfig(StrictModel):
     routing: RoutingConfig
     records: RecordsConfig = Field(default_factory=RecordsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
 
     def model_by_name(self) -> dict[str, ModelConfig]:
         return {m.name: m for m in self.models}
