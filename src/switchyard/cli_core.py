@@ -100,7 +100,7 @@ def route(
         try:
             _, signals, decision = await gateway.route(body, {})
         finally:
-            await gateway.signals.aclose()
+            await gateway.close_signal_resources()
         if as_json:
             typer.echo(json.dumps(decision_to_dict(decision, signals), indent=2))
         else:

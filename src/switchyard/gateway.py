@@ -126,10 +126,21 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        await self.signals.aclose()
+        await self.close_signal_resources()
         await self.backend.aclose()
         if self.records is not None:
             await self.records.aclose()
+
+    async def close_signal_resources(self) -> None:
+        """Close what signal factories shared (embedders, batchers, worker pools)."""
+        for resource in list(self.signal_context.resources.values()):
+            close = getattr(resource, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:
+                    logger.exception("closing signal resource %r failed", resource)
+        self.signal_context.resources.clear()
 
     def _health_changed(self, endpoint: Endpoint) -> None:
         self.metrics.endpoint_healthy.labels(endpoint.pool_name, endpoint.name).set(
@@ -197,6 +208,9 @@ class Gateway:
             )
         except SwitchyardError as exc:
             return self._error(ctx, exc, stream)
+        except asyncio.CancelledError:
+            self._finish(ctx, 499, Usage(), None, stream, error="client_disconnected")
+            raise
         except Exception as exc:  # never a traceback to the client
             logger.exception("unexpected error in request %s", ctx.request_id)
             return self._error(ctx, SwitchyardError(f"internal error: {type(exc).__name__}"),

@@ -7,6 +7,7 @@ counter, a prefix tree). It does no I/O, so the live pool and the simulator shar
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -38,7 +39,13 @@ def register_balancer(
     return wrap
 
 
+# Modules whose import fills BALANCERS; add a module here when it registers new types.
+BALANCER_MODULES: tuple[str, ...] = ("switchyard.pools.balancers",)
+
+
 def build_balancer(config: BaseModel) -> Balancer:
+    for module in BALANCER_MODULES:
+        importlib.import_module(module)
     type_name = str(config.model_dump().get("type"))
     try:
         _, factory = BALANCERS[type_name]

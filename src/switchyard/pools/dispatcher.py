@@ -136,6 +136,9 @@ class Dispatcher:
                 if attempt + 1 < retry.attempts and delay > 0:
                     await asyncio.sleep(delay)
                 continue
+            except BaseException:  # cancelled (client gone, shutdown): free the slot
+                lease.release()
+                raise
             pool.report_success(endpoint, (monotonic() - started) * 1000.0)
             return result
         raise last or NoHealthyEndpointError(f"no replica of {model.name!r} answered")

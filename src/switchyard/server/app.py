@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,13 @@ def _json(status: int, payload: object, headers: dict[str, str] | None = None) -
     return Response(orjson.dumps(payload), status, headers, media_type="application/json")
 
 
-def _error(exc: SwitchyardError, headers: dict[str, str] | None = None) -> Response:
-    all_headers = dict(headers or {})
+def _error(exc: SwitchyardError) -> Response:
+    all_headers = {
+        "x-switchyard-request-id": uuid.uuid4().hex,
+        "x-switchyard-model": "",
+        "x-switchyard-decision": "",
+        "x-switchyard-endpoint": "",
+    }
     if exc.retry_after is not None:
         all_headers["retry-after"] = str(max(1, round(exc.retry_after)))
     return _json(exc.status, exc.envelope(), all_headers)
@@ -66,6 +73,27 @@ def _to_response(result: GatewayResponse) -> Response:
     return Response(result.body, result.status, result.headers, media_type=result.content_type)
 
 
+async def _unless_disconnected(
+    request: Request, work: Coroutine[Any, Any, GatewayResponse]
+) -> GatewayResponse | None:
+    """Run `work`, cancelling it (and so the upstream request) if the client disconnects."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(request.receive())
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        watcher.cancel()
+        raise
+    if task.done():
+        watcher.cancel()
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
+
+
 def create_app(config: SwitchyardConfig, config_dir: Path | None = None) -> Starlette:
     gateway = Gateway(config, config_dir)
     limit = config.server.max_body_bytes
@@ -75,7 +103,10 @@ def create_app(config: SwitchyardConfig, config_dir: Path | None = None) -> Star
             raw = await read_body(request, limit)
         except SwitchyardError as exc:
             return _error(exc)
-        return _to_response(await gateway.handle(kind, raw, request.headers))
+        result = await _unless_disconnected(request, gateway.handle(kind, raw, request.headers))
+        if result is None:  # the client went away: the upstream call was cancelled
+            return Response(status_code=499)
+        return _to_response(result)
 
     async def chat(request: Request) -> Response:
         return await inference(request, "chat")
