@@ -70,9 +70,10 @@ def _signal_summary(result: SignalResult) -> str:
 def explain_table(decision: Decision, signals: Mapping[str, SignalResult]) -> Table:
     """One table: signals, then evaluated conditions, then the winner with its reason."""
     target = ", ".join(decision.models) if decision.models else "-"
+    # Every cell is a Text so that brackets in paths and labels are never read as rich markup.
     table = Table(
-        title=f"decision {decision.name!r} ({decision.action}) -> {target}",
-        caption=decision.reason,
+        title=Text(f"decision {decision.name!r} ({decision.action}) -> {target}"),
+        caption=Text(decision.reason),
         show_lines=False,
     )
     table.add_column("kind", style="dim", no_wrap=True)
@@ -84,8 +85,8 @@ def explain_table(decision: Decision, signals: Mapping[str, SignalResult]) -> Ta
         matched = bool(result.labels) and result.error is None
         table.add_row(
             "signal",
-            name,
-            _signal_summary(result),
+            Text(name),
+            Text(_signal_summary(result)),
             _bool_text(matched),
             f"{result.latency_ms:.3f}",
         )
@@ -95,8 +96,9 @@ def explain_table(decision: Decision, signals: Mapping[str, SignalResult]) -> Ta
         condition = "  " * max(depth, 0) + entry.condition
         if entry.observed:
             condition += f"   [{entry.observed}]"
-        table.add_row("condition", entry.path, condition, _bool_text(entry.value), "")
+        table.add_row("condition", Text(entry.path), Text(condition), _bool_text(entry.value), "")
     table.add_section()
     summary = decision.message if decision.message else target
-    table.add_row("winner", decision.name, summary, Text(str(decision.action), style="bold"), "")
+    action = Text(str(decision.action), style="bold")
+    table.add_row("winner", Text(decision.name), Text(summary), action, "")
     return table

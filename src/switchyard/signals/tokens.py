@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import logging
 import os
 import tempfile
 import threading
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
@@ -45,6 +45,16 @@ def _cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"switchyard-tiktoken-{os.getuid()}"
 
 
+def _packaged_file(name: str) -> Path | None:
+    """The `.tiktoken.gz` file inside bpe-openai, found without importing the package (its
+    import eagerly parses rank files, which takes seconds)."""
+    spec = importlib.util.find_spec("bpe_openai")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "data" / f"{name}.tiktoken.gz"
+    return path if path.is_file() else None
+
+
 def _seed_cache(name: str, cache_dir: Path) -> bool:
     """Place the shipped rank file where tiktoken looks for its download; True when in place."""
     url = f"{_BLOB_ROOT}{name}.tiktoken"
@@ -52,7 +62,10 @@ def _seed_cache(name: str, cache_dir: Path) -> bool:
     expected = _EXPECTED_SHA256[name]
     if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == expected:
         return True
-    packaged = resources.files("bpe_openai.data").joinpath(f"{name}.tiktoken.gz")
+    packaged = _packaged_file(name)
+    if packaged is None:
+        logger.warning("package bpe-openai (with the %s file) is not installed", name)
+        return False
     data = gzip.decompress(packaged.read_bytes())
     if hashlib.sha256(data).hexdigest() != expected:
         logger.warning("bpe-openai's %s file does not match tiktoken's hash", name)
