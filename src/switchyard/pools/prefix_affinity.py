@@ -1,0 +1,107 @@
+"""Cache-aware balancing on an approximate per-replica prefix index (SGLang router style).
+
+The balancer remembers, per endpoint, the prefix blocks of the prompts it routed there (an LRU
+set of block keys, bounded by `max_blocks_per_endpoint`). Because block keys are prefix-chained
+(trace ids or chained hashes, see `hashing.py`), "the longest prefix cached on endpoint e" is
+the number of leading blocks of the request found in e's set: a radix tree flattened into a
+hash set. It is approximate: it sees what was *sent*, not what the server still holds.
+
+Policy (re-derived from the SGLang gateway's cache-aware policy):
+1. If the load is imbalanced — max in-flight minus min in-flight exceeds `balance_abs_threshold`
+   AND max exceeds `balance_rel_threshold` x min — route to the least loaded endpoint.
+2. Else route to the endpoint with the highest match rate (matched blocks / request blocks) if
+   it reaches `cache_threshold`; otherwise to the endpoint whose index is smallest (most room).
+3. Record the request's blocks on the chosen endpoint.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from switchyard.config.pools import PrefixAffinityBalancerConfig
+from switchyard.pools.balancer import Balancer, register_balancer
+from switchyard.pools.hashing import request_blocks
+from switchyard.types import EndpointState, RequestView
+
+
+class PrefixIndex:
+    """Per-endpoint LRU sets of prefix-block keys, each bounded in size."""
+
+    def __init__(self, max_blocks_per_endpoint: int) -> None:
+        self._max_blocks = max_blocks_per_endpoint
+        self._blocks: dict[str, OrderedDict[int, None]] = {}
+
+    def matched_blocks(self, endpoint: str, blocks: Sequence[int]) -> int:
+        known = self._blocks.get(endpoint)
+        if not known:
+            return 0
+        count = 0
+        for block in blocks:
+            if block not in known:
+                break
+            count += 1
+        return count
+
+    def size(self, endpoint: str) -> int:
+        known = self._blocks.get(endpoint)
+        return len(known) if known else 0
+
+    def record(self, endpoint: str, blocks: Sequence[int]) -> None:
+        known = self._blocks.setdefault(endpoint, OrderedDict())
+        for block in blocks:
+            if block in known:
+                known.move_to_end(block)
+            else:
+                known[block] = None
+        while len(known) > self._max_blocks:
+            known.popitem(last=False)
+
+    def forget(self, endpoint: str) -> None:
+        self._blocks.pop(endpoint, None)
+
+
+class PrefixAffinityBalancer:
+    name = "prefix_affinity"
+
+    def __init__(self, config: PrefixAffinityBalancerConfig) -> None:
+        self._config = config
+        self.index = PrefixIndex(config.max_blocks_per_endpoint)
+        self._tiebreak = 0
+
+    def _imbalanced(self, endpoints: Sequence[EndpointState]) -> bool:
+        loads = [e.in_flight for e in endpoints]
+        high, low = max(loads), min(loads)
+        return (
+            high - low > self._config.balance_abs_threshold
+            and high > self._config.balance_rel_threshold * low
+        )
+
+    def _least_loaded(self, endpoints: Sequence[EndpointState]) -> EndpointState:
+        best = min(e.in_flight / e.weight for e in endpoints)
+        tied = [e for e in endpoints if e.in_flight / e.weight == best]
+        self._tiebreak += 1
+        return tied[self._tiebreak % len(tied)]
+
+    def pick(self, endpoints: Sequence[EndpointState], view: RequestView) -> EndpointState:
+        blocks = request_blocks(view)
+        if len(endpoints) == 1:
+            chosen = endpoints[0]
+        elif self._imbalanced(endpoints) or not blocks:
+            chosen = self._least_loaded(endpoints)
+        else:
+            matches = [self.index.matched_blocks(e.name, blocks) for e in endpoints]
+            best = max(range(len(endpoints)), key=lambda i: (matches[i], -endpoints[i].in_flight))
+            if matches[best] / len(blocks) >= self._config.cache_threshold:
+                chosen = endpoints[best]
+            else:
+                smallest = min(self.index.size(e.name) for e in endpoints)
+                roomy = [e for e in endpoints if self.index.size(e.name) == smallest]
+                chosen = self._least_loaded(roomy)
+        self.index.record(chosen.name, blocks)
+        return chosen
+
+
+@register_balancer("prefix_affinity", PrefixAffinityBalancerConfig)
+def _prefix_affinity(config: PrefixAffinityBalancerConfig) -> Balancer:
+    return PrefixAffinityBalancer(config)

@@ -1,0 +1,1 @@
+"""Discrete-event fleet simulator: trace replay through the real balancers onto EndpointModels."""

@@ -1,0 +1,68 @@
+"""Summaries of a simulation run: latency percentiles, SLO attainment, cache hits, imbalance."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from switchyard.sim.engine import SimResult
+
+
+@dataclass(frozen=True)
+class Summary:
+    requests: int
+    completed: int
+    ttft_p50_s: float
+    ttft_p90_s: float
+    ttft_p99_s: float
+    tpot_p50_ms: float
+    tpot_p90_ms: float
+    tpot_p99_ms: float
+    e2e_p50_s: float
+    e2e_p90_s: float
+    e2e_p99_s: float
+    slo_attainment: float
+    goodput_rps: float
+    prefix_hit_rate: float
+    load_imbalance: float
+    makespan_s: float
+    migrations: int
+    wall_s: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+def _pct(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else math.nan
+
+
+def summarize(result: SimResult, ttft_slo_s: float) -> Summary:
+    table = result.table
+    arrival = np.asarray(table.arrival)
+    first = np.asarray(table.first_token)
+    finish = np.asarray(table.finish)
+    outputs = np.asarray(table.outputs)
+    done = ~np.isnan(finish)
+    ttft = (first - arrival)[done]
+    e2e = (finish - arrival)[done]
+    decoding = done & (outputs > 1)
+    tpot = ((finish - first)[decoding] / (outputs[decoding] - 1)) * 1000.0
+    prompt = sum(r.prompt_tokens for r in result.replicas)
+    hits = sum(r.hit_tokens for r in result.replicas)
+    busy = np.asarray([r.busy_s for r in result.replicas])
+    span = max(float(np.nanmax(finish)) if done.any() else 0.0, 1e-9)
+    within = int(np.sum(ttft <= ttft_slo_s))
+    return Summary(
+        requests=len(arrival), completed=int(done.sum()),
+        ttft_p50_s=_pct(ttft, 50), ttft_p90_s=_pct(ttft, 90), ttft_p99_s=_pct(ttft, 99),
+        tpot_p50_ms=_pct(tpot, 50), tpot_p90_ms=_pct(tpot, 90), tpot_p99_ms=_pct(tpot, 99),
+        e2e_p50_s=_pct(e2e, 50), e2e_p90_s=_pct(e2e, 90), e2e_p99_s=_pct(e2e, 99),
+        slo_attainment=within / max(len(arrival), 1),
+        goodput_rps=within / span,
+        prefix_hit_rate=hits / prompt if prompt else 0.0,
+        load_imbalance=float(busy.max() / busy.mean()) if busy.mean() > 0 else 1.0,
+        makespan_s=span, migrations=result.moves, wall_s=result.wall_s,
+    )
