@@ -1,0 +1,280 @@
+"""Embedded cache store: one in-process HNSW index (hnswlib) per partition, entries in memory,
+every change written through to a SQLite file so the cache survives restarts.
+
+Bounded by entry count and bytes (least recently used goes first) and by per-entry TTL.
+Lookups run on the event loop (sub-millisecond, no I/O); SQLite writes run on one worker
+thread owned by the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import sqlite3
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import hnswlib
+import numpy as np
+
+from switchyard.cache.base import CacheEntry, Candidate, StoreQuery, StoreStats, Vector
+from switchyard.config.cache import EmbeddedCacheBackendConfig
+
+_INITIAL_CAPACITY = 64
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cache_entries (
+    id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, partition TEXT NOT NULL,
+    exact_key TEXT NOT NULL, query_text TEXT NOT NULL, vector BLOB, response BLOB NOT NULL,
+    category TEXT NOT NULL, min_score REAL NOT NULL, min_similarity REAL NOT NULL,
+    semantic INTEGER NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL,
+    last_access REAL NOT NULL)
+"""
+_COLUMNS = ("id, tenant, partition, exact_key, query_text, vector, response, category, "
+            "min_score, min_similarity, semantic, created_at, expires_at, last_access")
+
+
+class _PartitionIndex:
+    """HNSW over the vectors of one partition; labels are entry ids."""
+
+    def __init__(self, dim: int, cfg: EmbeddedCacheBackendConfig) -> None:
+        self._index = hnswlib.Index(space="ip", dim=dim)
+        self._capacity = _INITIAL_CAPACITY
+        self._index.init_index(max_elements=self._capacity, M=cfg.hnsw_m,
+                               ef_construction=cfg.hnsw_ef_construction,
+                               allow_replace_deleted=True)
+        self._index.set_ef(cfg.hnsw_ef_search)
+        self._index.set_num_threads(1)
+        self._ef = cfg.hnsw_ef_search
+        self.live = 0
+        self._deleted = 0
+
+    def add(self, entry_id: int, vector: Vector) -> None:
+        if self._deleted == 0 and self.live >= self._capacity:
+            self._capacity *= 2
+            self._index.resize_index(self._capacity)
+        self._index.add_items(vector[None, :], [entry_id], num_threads=1,
+                              replace_deleted=self._deleted > 0)
+        if self._deleted > 0:
+            self._deleted -= 1
+        self.live += 1
+
+    def remove(self, entry_id: int) -> None:
+        self._index.mark_deleted(entry_id)
+        self.live -= 1
+        self._deleted += 1
+
+    def search(self, vector: Vector, k: int) -> list[tuple[int, float]]:
+        k = min(k, self.live)
+        if k <= 0:
+            return []
+        self._index.set_ef(max(self._ef, k))
+        labels, distances = self._index.knn_query(vector[None, :], k=k, num_threads=1)
+        return [(int(label), 1.0 - float(dist)) for label, dist in zip(labels[0], distances[0],
+                                                                         strict=True)]
+
+
+class _SqliteLog:
+    """Write-through durability. Used only from the store's single worker thread."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(_SCHEMA)
+        self._conn.commit()
+
+    def load(self, now: float) -> list[tuple[Any, ...]]:
+        self._conn.execute("DELETE FROM cache_entries WHERE expires_at <= ?", (now,))
+        self._conn.commit()
+        cursor = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM cache_entries ORDER BY last_access, id")  # noqa: S608
+        return list(cursor.fetchall())
+
+    def write(self, inserts: list[tuple[Any, ...]], deletes: list[int],
+              touches: list[tuple[float, int]]) -> None:
+        if inserts:
+            marks = ", ".join("?" * 14)
+            self._conn.executemany(
+                f"INSERT OR REPLACE INTO cache_entries ({_COLUMNS}) VALUES ({marks})", inserts)
+        if deletes:
+            self._conn.executemany("DELETE FROM cache_entries WHERE id = ?",
+                                   [(i,) for i in deletes])
+        if touches:
+            self._conn.executemany("UPDATE cache_entries SET last_access = ? WHERE id = ?",
+                                   touches)
+        self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _row(entry: CacheEntry, last_access: float) -> tuple[Any, ...]:
+    vector = None if entry.vector is None else entry.vector.astype(np.float32).tobytes()
+    return (entry.entry_id, entry.tenant, entry.partition, entry.exact_key, entry.query_text,
+            vector, entry.response, entry.category, entry.min_score, entry.min_similarity,
+            int(entry.semantic), entry.created_at, entry.expires_at, last_access)
+
+
+def _entry(row: tuple[Any, ...]) -> CacheEntry:
+    vector = None if row[5] is None else np.frombuffer(row[5], dtype=np.float32).copy()
+    return CacheEntry(entry_id=row[0], tenant=row[1], partition=row[2], exact_key=row[3],
+                      query_text=row[4], vector=vector, response=bytes(row[6]),
+                      category=row[7], min_score=row[8], min_similarity=row[9],
+                      semantic=bool(row[10]), created_at=row[11], expires_at=row[12])
+
+
+class MemoryStore:
+    """The embedded `CacheStore`. Create with `await MemoryStore.open(cfg, dim)`."""
+
+    def __init__(self, cfg: EmbeddedCacheBackendConfig, dim: int) -> None:
+        self._cfg = cfg
+        self._dim = dim
+        self._entries: OrderedDict[int, CacheEntry] = OrderedDict()  # LRU order
+        self._exact: dict[tuple[str, str], int] = {}
+        self._indexes: dict[str, _PartitionIndex] = {}
+        self._expiry: list[tuple[float, int]] = []
+        self._tenants: Counter[str] = Counter()
+        self._bytes = 0
+        self._next_id = 1
+        self.evictions = 0
+        self.expirations = 0
+        self._touches: dict[int, float] = {}
+        self._deletes: list[int] = []
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-sqlite")
+        self._log = _SqliteLog(Path(cfg.path)) if cfg.path else None
+
+    @classmethod
+    async def open(cls, cfg: EmbeddedCacheBackendConfig, dim: int) -> MemoryStore:
+        store = cls(cfg, dim)
+        if store._log is not None:
+            log = store._log
+            rows = await asyncio.get_running_loop().run_in_executor(
+                store._executor, log.load, time.time())
+            for row in rows:
+                store._insert(_entry(row))
+            store._enforce_bounds(time.time())
+        return store
+
+    # -- in-memory bookkeeping (event loop only) -------------------------------------------
+    def _insert(self, entry: CacheEntry) -> None:
+        self._next_id = max(self._next_id, entry.entry_id + 1)
+        self._entries[entry.entry_id] = entry
+        self._exact[(entry.partition, entry.exact_key)] = entry.entry_id
+        if entry.vector is not None and entry.semantic:
+            index = self._indexes.get(entry.partition)
+            if index is None:
+                index = self._indexes[entry.partition] = _PartitionIndex(self._dim, self._cfg)
+            index.add(entry.entry_id, entry.vector)
+        heapq.heappush(self._expiry, (entry.expires_at, entry.entry_id))
+        self._tenants[entry.tenant] += 1
+        self._bytes += entry.size_bytes
+
+    def _remove(self, entry_id: int) -> CacheEntry | None:
+        entry = self._entries.pop(entry_id, None)
+        if entry is None:
+            return None
+        if self._exact.get((entry.partition, entry.exact_key)) == entry_id:
+            del self._exact[(entry.partition, entry.exact_key)]
+        index = self._indexes.get(entry.partition)
+        if index is not None and entry.vector is not None and entry.semantic:
+            index.remove(entry_id)
+            if index.live == 0:
+                del self._indexes[entry.partition]
+        self._tenants[entry.tenant] -= 1
+        if self._tenants[entry.tenant] <= 0:
+            del self._tenants[entry.tenant]
+        self._bytes -= entry.size_bytes
+        self._touches.pop(entry_id, None)
+        self._deletes.append(entry_id)
+        return entry
+
+    def _expire(self, now: float) -> None:
+        while self._expiry and self._expiry[0][0] <= now:
+            expires_at, entry_id = heapq.heappop(self._expiry)
+            entry = self._entries.get(entry_id)
+            if entry is not None and entry.expires_at == expires_at:
+                self._remove(entry_id)
+                self.expirations += 1
+
+    def _enforce_bounds(self, now: float) -> None:
+        self._expire(now)
+        while self._entries and (len(self._entries) > self._cfg.max_entries
+                                 or self._bytes > self._cfg.max_bytes):
+            oldest = next(iter(self._entries))
+            self._remove(oldest)
+            self.evictions += 1
+
+    def _touch(self, entry_id: int, now: float) -> None:
+        self._entries.move_to_end(entry_id)
+        self._touches[entry_id] = now
+
+    # -- CacheStore ------------------------------------------------------------------------
+    async def find(self, query: StoreQuery) -> Sequence[Candidate]:
+        self._expire(query.now)
+        found: list[Candidate] = []
+        if query.exact_key is not None:
+            entry_id = self._exact.get((query.partition, query.exact_key))
+            entry = self._entries.get(entry_id) if entry_id is not None else None
+            if entry is not None and entry.tenant == query.tenant:
+                self._touch(entry.entry_id, query.now)
+                return [Candidate(entry=entry, similarity=1.0, exact=True)]
+        index = self._indexes.get(query.partition)
+        if query.vector is not None and index is not None:
+            for entry_id, similarity in index.search(query.vector, query.k):
+                entry = self._entries.get(entry_id)
+                # The partition hash includes the tenant; checking both is belt and braces.
+                if entry is not None and entry.tenant == query.tenant and (
+                        entry.partition == query.partition):
+                    found.append(Candidate(entry=entry, similarity=similarity))
+        return found
+
+    def touch(self, entry_id: int) -> None:
+        """Mark a served entry as recently used (called by the cache on a hit)."""
+        if entry_id in self._entries:
+            self._touch(entry_id, time.time())
+
+    async def put(self, entry: CacheEntry) -> None:
+        now = time.time()
+        existing = self._exact.get((entry.partition, entry.exact_key))
+        if existing is not None:
+            self._remove(existing)
+        stored = replace(entry, entry_id=self._next_id)
+        self._insert(stored)
+        self._enforce_bounds(now)
+        inserts = [_row(stored, now)] if stored.entry_id in self._entries else []
+        await self._flush(inserts)
+
+    async def _flush(self, inserts: list[tuple[Any, ...]]) -> None:
+        deletes, self._deletes = self._deletes, []
+        touches = [(ts, entry_id) for entry_id, ts in self._touches.items()]
+        self._touches = {}
+        if self._log is None or not (inserts or deletes or touches):
+            return
+        await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._log.write, inserts, deletes, touches)
+
+    async def stats(self) -> StoreStats:
+        self._expire(time.time())
+        return StoreStats(entries=len(self._entries), bytes=self._bytes,
+                          evictions=self.evictions, expirations=self.expirations,
+                          tenants=dict(self._tenants))
+
+    async def clear(self, tenant: str | None = None) -> int:
+        doomed = [i for i, e in self._entries.items() if tenant is None or e.tenant == tenant]
+        for entry_id in doomed:
+            self._remove(entry_id)
+        await self._flush([])
+        return len(doomed)
+
+    async def aclose(self) -> None:
+        await self._flush([])
+        if self._log is not None:
+            log = self._log
+            await asyncio.get_running_loop().run_in_executor(self._executor, log.close)
+        self._executor.shutdown(wait=True)
