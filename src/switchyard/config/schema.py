@@ -84,13 +84,16 @@ def _name_problems(cfg: SwitchyardConfig) -> list[tuple[Path, str]]:
         (("routing", "signals"), [s.name for s in cfg.routing.signals]),
         (("routing", "decisions"), [d.name for d in cfg.routing.decisions]),
     ]
-    named += [
-        (("pools", pi, "endpoints"), [e.name for e in pool.endpoints])
-        for pi, pool in enumerate(cfg.pools)
-    ]
     for prefix, names in named:
         for i in _duplicates(names):
             problems.append(((*prefix, i, "name"), f"duplicate name {names[i]!r}"))
+    seen: set[str] = set()  # endpoint names are global: headers and records name them alone
+    for pi, pool in enumerate(cfg.pools):
+        for ei, endpoint in enumerate(pool.endpoints):
+            if endpoint.name in seen:
+                message = f"duplicate endpoint name {endpoint.name!r} (must be unique across pools)"
+                problems.append((("pools", pi, "endpoints", ei, "name"), message))
+            seen.add(endpoint.name)
     decisions = {d.name for d in cfg.routing.decisions}
     for i, model in enumerate(cfg.models):
         if model.name == "auto" or model.name in decisions:

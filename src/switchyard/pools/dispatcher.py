@@ -115,7 +115,7 @@ class Dispatcher:
             lease = await pool.acquire(view, tried, tokens)
             endpoint = lease.endpoint
             attempts.count += 1
-            attempts.endpoint = f"{pool.name}/{endpoint.name}"
+            attempts.endpoint = endpoint.name
             if attempts.count > 1:
                 self._metrics.retries.labels(model.name).inc()
             tried.append(endpoint.name)
@@ -162,7 +162,7 @@ class Dispatcher:
         remaining = deadline - monotonic()
         if remaining <= 0:
             raise NoHealthyEndpointError("total timeout exhausted before an upstream answered")
-        endpoint_name = f"{pool.name}/{lease.endpoint.name}"
+        endpoint_name = lease.endpoint.name
         if view.stream:
             stream = await self._bounded(self._backend.open_stream(target, path, payload),
                                          remaining, target.attempt_timeout_s)
