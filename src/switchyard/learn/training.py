@@ -1,0 +1,138 @@
+"""Training learned routers, with hyper-parameters tuned by K-fold cross-validation on train only.
+
+The CV objective is routing quality on the held-out fold: AIQ of the λ-swept curve (N models) or
+APGR (two models), the same metrics the evaluator reports on the test split.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from switchyard.learn.artifacts import TrainedRouter
+from switchyard.learn.datasets import RoutingDataset, kfold_indices
+from switchyard.learn.evaluate import reference_for, summarise, sweep_lambda
+from switchyard.learn.routers import EnsemblePredictor, make_predictor
+from switchyard.learn.routers.base import FloatArray, LinearCostModel, QualityPredictor
+
+# Small grids: the machine is shared; every value here was cheap to try on llmrouter9.
+DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
+    "knn": {"k": [10, 20, 40, 80], "temperature": [0.02, 0.05, 1.0], "prior_weight": [0.0, 2.0]},
+    "mlp": {"hidden": [64], "l2": [1e-3, 1e-2, 3e-2], "epochs": [15, 40]},
+    "mf": {"rank": [32], "l2": [1e-3, 1e-2, 3e-2], "epochs": [15, 40]},
+    "irt": {"dims": [16], "l2": [1e-3, 1e-2, 3e-2], "epochs": [15, 40]},
+    "constant": {},
+}
+ENSEMBLE_MEMBERS = ("knn", "mlp", "irt")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    kind: str
+    params: dict[str, Any]
+    cv_score: float
+    table: list[tuple[dict[str, Any], float]]
+    seconds: float
+
+
+def prompt_chars(dataset: RoutingDataset) -> FloatArray:
+    return np.array([len(p) for p in dataset.prompts], dtype=np.float64)
+
+
+def reference_cost_of(dataset: RoutingDataset) -> float:
+    """Cost unit λ is expressed in: the mean cost of the most expensive model (train)."""
+    costs = dataset.mean_cost()
+    value = float(np.nanmax(costs)) if np.any(~np.isnan(costs)) else 1.0
+    return value if value > 0 else 1.0
+
+
+def build_predictor(kind: str, params: Mapping[str, Any]) -> QualityPredictor:
+    if kind == "ensemble":
+        members = [make_predictor(k, **dict(params.get(k, {}))) for k in
+                   params.get("members", ENSEMBLE_MEMBERS)]
+        return EnsemblePredictor(members, params.get("weights"))
+    return make_predictor(kind, **dict(params))
+
+
+def fit_router(kind: str, dataset: RoutingDataset, features: FloatArray,
+               params: Mapping[str, Any], seed: int = 0,
+               embedder_id: str = "") -> TrainedRouter:
+    """Fit one router with fixed hyper-parameters on the whole of `dataset`."""
+    start = time.perf_counter()
+    predictor = build_predictor(kind, params)
+    predictor.fit(features, dataset.quality, seed=seed)
+    cost_model = LinearCostModel.fit(prompt_chars(dataset), dataset.cost)
+    meta = {"params": dict(params), "seed": seed, "train_rows": len(dataset),
+            "train_dataset": dataset.name, "fit_seconds": time.perf_counter() - start}
+    return TrainedRouter(kind, dataset.models, predictor, cost_model,
+                         reference_cost_of(dataset), embedder_id, meta)
+
+
+def routing_score(router: TrainedRouter, valid: RoutingDataset, features: FloatArray) -> float:
+    """APGR for two-model data, else AIQ, of the λ-swept router on `valid`."""
+    pred_quality, pred_cost = router.predict(features, prompt_chars(valid))
+    curve = sweep_lambda(router.kind, pred_quality, pred_cost, valid, router.reference_cost)
+    metrics = summarise(curve, reference_for(valid), valid)
+    value = metrics.get("apgr") if len(valid.models) == 2 else metrics["aiq"]
+    return float(value if value is not None else float("nan"))
+
+
+def grid(space: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    keys = list(space)
+    return [dict(zip(keys, values, strict=True))
+            for values in itertools.product(*(space[k] for k in keys))]
+
+
+def tune(kind: str, dataset: RoutingDataset, features: FloatArray, *, folds: int = 3,
+         seed: int = 0, space: Mapping[str, Sequence[Any]] | None = None,
+         progress: Progress | None = None) -> TuningResult:
+    """Pick hyper-parameters of `kind` by K-fold CV on `dataset` (train only)."""
+    start = time.perf_counter()
+    candidates = grid(space if space is not None else DEFAULT_GRIDS.get(kind, {}))
+    splits = kfold_indices(len(dataset), folds, seed)
+    table: list[tuple[dict[str, Any], float]] = []
+    for params in candidates:
+        scores = []
+        for train_idx, valid_idx in splits:
+            fold_train = dataset.subset(train_idx)
+            router = fit_router(kind, fold_train, features[train_idx], params, seed)
+            scores.append(routing_score(router, dataset.subset(valid_idx), features[valid_idx]))
+        table.append((params, float(np.mean(scores))))
+        if progress is not None:
+            progress(f"{kind} {params}: cv={table[-1][1]:.4f}")
+    best_params, best_score = max(table, key=lambda row: row[1])
+    return TuningResult(kind, best_params, best_score, table, time.perf_counter() - start)
+
+
+def tune_ensemble(tuned: Mapping[str, TuningResult], dataset: RoutingDataset,
+                  features: FloatArray, *, folds: int = 3, seed: int = 0,
+                  progress: Progress | None = None) -> TuningResult:
+    """Choose ensemble membership (among tuned members) by the same CV."""
+    available = [k for k in ENSEMBLE_MEMBERS if k in tuned]
+    options = [list(c) for r in range(2, len(available) + 1)
+               for c in itertools.combinations(available, r)]
+    space = {"members": options}
+    base = {k: tuned[k].params for k in available}
+    start = time.perf_counter()
+    splits = kfold_indices(len(dataset), folds, seed)
+    table: list[tuple[dict[str, Any], float]] = []
+    for members in options:
+        params = {"members": members, **{k: base[k] for k in members}}
+        scores = []
+        for train_idx, valid_idx in splits:
+            router = fit_router("ensemble", dataset.subset(train_idx), features[train_idx],
+                                params, seed)
+            scores.append(routing_score(router, dataset.subset(valid_idx), features[valid_idx]))
+        table.append((params, float(np.mean(scores))))
+        if progress is not None:
+            progress(f"ensemble {members}: cv={table[-1][1]:.4f}")
+    del space
+    best_params, best_score = max(table, key=lambda row: row[1])
+    return TuningResult("ensemble", best_params, best_score, table, time.perf_counter() - start)
