@@ -17,6 +17,9 @@ def _register() -> None:
     from switchyard import cli_core
 
     cli_core.register(app)
+    from switchyard import cli_sim
+
+    cli_sim.register(app)
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ hash set. It is approximate: it sees what was *sent*, not what the server still 
 
 Policy (re-derived from the SGLang gateway's cache-aware policy):
 1. If the load is imbalanced — max in-flight minus min in-flight exceeds `balance_abs_threshold`
-   AND max exceeds `balance_rel_threshold` x min — route to the least loaded endpoint.
+   AND max exceeds `balance_rel_threshold` x min — route to the shortest queue (fewest queued
+   prefill tokens, then fewest in flight). Requests without any prefix blocks go there too.
 2. Else route to the endpoint with the highest match rate (matched blocks / request blocks) if
    it reaches `cache_threshold`; otherwise to the endpoint whose index is smallest (most room).
 3. Record the request's blocks on the chosen endpoint.
@@ -78,8 +79,13 @@ class PrefixAffinityBalancer:
         )
 
     def _least_loaded(self, endpoints: Sequence[EndpointState]) -> EndpointState:
-        best = min(e.in_flight / e.weight for e in endpoints)
-        tied = [e for e in endpoints if e.in_flight / e.weight == best]
+        """Shortest queue: fewest queued prefill tokens, then fewest in flight (per weight)."""
+
+        def queue(e: EndpointState) -> tuple[float, float]:
+            return (e.pending_prefill_tokens / e.weight, e.in_flight / e.weight)
+
+        best = min(queue(e) for e in endpoints)
+        tied = [e for e in endpoints if queue(e) == best]
         self._tiebreak += 1
         return tied[self._tiebreak % len(tied)]
 

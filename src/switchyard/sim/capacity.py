@@ -72,4 +72,4 @@ def search_capacity(workload: Workload, pools_factory: Callable[[], Sequence[Poo
 def summarize_empty() -> Summary:
     nan = float("nan")
     return Summary(0, 0, nan, nan, nan, nan, nan, nan, nan, nan, nan, 0.0, 0.0, 0.0, 1.0,
-                   0.0, 0, 0.0)
+                   0.0, 0, 0.0, 0.0, 0.0)

@@ -30,6 +30,8 @@ class Summary:
     makespan_s: float
     migrations: int
     wall_s: float
+    gpu_hours: float
+    energy_kwh: float
 
     def as_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
@@ -65,4 +67,15 @@ def summarize(result: SimResult, ttft_slo_s: float) -> Summary:
         prefix_hit_rate=hits / prompt if prompt else 0.0,
         load_imbalance=float(busy.max() / busy.mean()) if busy.mean() > 0 else 1.0,
         makespan_s=span, migrations=result.moves, wall_s=result.wall_s,
+        gpu_hours=len(result.replicas) * span / 3600.0,
+        energy_kwh=energy_kwh(result, span),
     )
+
+
+def energy_kwh(result: SimResult, span_s: float) -> float:
+    """Per-replica power model: busy watts while stepping, idle watts otherwise."""
+    joules = 0.0
+    for replica in result.replicas:
+        busy = min(replica.busy_s, span_s)
+        joules += busy * replica.profile.busy_watts + (span_s - busy) * replica.profile.idle_watts
+    return joules / 3.6e6

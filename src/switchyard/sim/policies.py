@@ -1,0 +1,40 @@
+"""Balancer factories for simulation runs, built through the same registry as the gateway.
+
+Operator-known facts are passed to the cache-aware balancers the way a deployment would set them
+in YAML: the prefix index is bounded to the replica's KV blocks, dualmap's TTFT estimate uses the
+replica's prefill rate and the run's SLO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from switchyard.pools import balancers as _plain_balancers  # noqa: F401  (registrations)
+from switchyard.pools import kv_balancers as _kv_balancers  # noqa: F401  (registrations)
+from switchyard.pools.balancer import BALANCERS, Balancer, build_balancer
+from switchyard.sim.profiles import Profile
+
+POLICIES = ("least_outstanding", "least_pending_tokens", "prefix_affinity", "dualmap",
+            "consistent_hash", "session_affinity", "round_robin", "power_of_two")
+
+
+def balancer_options(name: str, profile: Profile, ttft_slo_s: float) -> dict[str, Any]:
+    if name == "prefix_affinity":
+        return {"max_blocks_per_endpoint": profile.kv_blocks}
+    if name == "dualmap":
+        return {"max_blocks_per_endpoint": profile.kv_blocks,
+                "prefill_tokens_per_s": profile.prefill_tokens_per_s,
+                "ttft_slo_s": ttft_slo_s, "block_tokens": profile.block_tokens}
+    if name in ("power_of_two", "weighted"):
+        return {"seed": 0}
+    return {}
+
+
+def balancer_factory(name: str, profile: Profile, ttft_slo_s: float) -> Callable[[], Balancer]:
+    if name not in BALANCERS:
+        raise ValueError(f"unknown balancer {name!r}; known: {', '.join(sorted(BALANCERS))}")
+    config_model, _ = BALANCERS[name]
+    config = config_model.model_validate(
+        {"type": name, **balancer_options(name, profile, ttft_slo_s)})
+    return lambda: build_balancer(config)
