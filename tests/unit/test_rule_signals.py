@@ -87,9 +87,13 @@ async def test_keyword_on_completion_prompt() -> None:
     assert await labels_of(build(type="keyword", keywords=["python"]), view) == ("python",)
 
 
-def test_keyword_invalid_regex_fails_at_construction() -> None:
-    with pytest.raises(ValueError, match="invalid regex"):
+def test_keyword_invalid_regex_fails_validation() -> None:
+    with pytest.raises(ValueError, match="invalid regular expression"):
         build(type="keyword", keywords=["(unclosed"], regex=True)
+
+
+def test_unknown_offline_encoding_is_reported() -> None:
+    assert load_offline_encoding("p50k_base") is None
 
 
 def test_keyword_patterns_compiled_once() -> None:
@@ -160,7 +164,8 @@ def test_encoding_shared_through_context(context: SignalContext) -> None:
 
 
 async def test_context_length_bytes_per_token_fallback() -> None:
-    signal = build(type="context_length", encoding="no_such_encoding", bytes_per_token=2.0)
+    unavailable = SignalContext(resources={"tiktoken:cl100k_base": None})  # could not load
+    signal = build(unavailable, type="context_length", bytes_per_token=2.0)
     assert isinstance(signal, ContextLengthSignal)
     assert not signal.exact
     view = RequestView("r", "auto", kind="completion", prompt="x" * 40)

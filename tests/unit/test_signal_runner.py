@@ -11,7 +11,7 @@ import pytest
 from switchyard.config.routing import RoutingConfig
 from switchyard.errors import ConfigError
 from switchyard.routing.engine import RoutingPolicy, decide
-from switchyard.signals.base import SignalContext
+from switchyard.signals.base import SIGNALS, Signal, SignalContext
 from switchyard.signals.runner import RunnerEntry, SignalRunner
 from switchyard.types import Action, ChatMessage, RequestView, SignalResult
 
@@ -141,12 +141,22 @@ def routing(signals: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> R
     )
 
 
-async def test_from_config_builds_only_referenced_signals() -> None:
+async def test_from_config_builds_only_referenced_signals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config_model, keyword_factory = SIGNALS["keyword"]
+    built: list[str] = []
+
+    def counting_factory(config: Any, context: SignalContext) -> Signal:
+        built.append(config.name)
+        return keyword_factory(config, context)
+
+    monkeypatch.setitem(SIGNALS, "keyword", (config_model, counting_factory))
     config = routing(
         [
             {"name": "code", "type": "keyword", "keywords": ["python"]},
-            # never referenced: an invalid regex proves it is not even built
-            {"name": "unused", "type": "keyword", "keywords": ["(oops"], "regex": True},
+            {"name": "unused", "type": "keyword", "keywords": ["java"]},
+            {"name": "unused_ctx", "type": "context_length"},
             {"name": "turns", "type": "message_count", "timeout_s": 0.5, "fail_open": False},
         ],
         [
@@ -154,26 +164,40 @@ async def test_from_config_builds_only_referenced_signals() -> None:
             {"name": "t", "model": "m", "when": {"not": {"signal": "turns", "gt": 3}}},
         ],
     )
-    runner = SignalRunner.from_config(config, SignalContext())
+    context = SignalContext()
+    runner = SignalRunner.from_config(config, context)
+    assert built == ["code"]
+    assert context.resources == {}  # the unused context-length signal loaded no encoding
     assert runner.names == ("code", "turns")
     assert [e.name for e in runner.cheap_entries] == ["code", "turns"]
     assert runner.concurrent_entries == ()
     assert runner.cheap_entries[1].fail_open is False
+    assert runner.cheap_entries[1].timeout_s == 0.5
     results = await runner.evaluate(VIEW)
     assert set(results) == {"code", "turns"}
     assert results["code"].labels == ("python",)
     assert results["turns"].value == 1
 
 
-def test_from_config_reports_signals_that_cannot_be_built() -> None:
+def test_from_config_reports_signals_that_cannot_be_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def failing_factory(config: Any, context: SignalContext) -> Signal:
+        raise ValueError("model file missing")
+
+    monkeypatch.setitem(SIGNALS, "tools", (SIGNALS["tools"][0], failing_factory))
+    monkeypatch.delitem(SIGNALS, "tenant")
     config = routing(
-        [{"name": "bad", "type": "keyword", "keywords": ["(oops"], "regex": True}],
-        [{"name": "c", "model": "m", "when": {"signal": "bad"}}],
+        [{"name": "t", "type": "tools"}, {"name": "who", "type": "tenant"}],
+        [{"name": "c", "model": "m", "when": {"any": [{"signal": "t"}, {"signal": "who"}]}}],
     )
     with pytest.raises(ConfigError) as caught:
         SignalRunner.from_config(config)
-    assert "routing.signals.0 (bad)" in str(caught.value)
-    assert "invalid regex" in str(caught.value)
+    problems = caught.value.problems
+    assert problems[0] == "routing.signals.0 (t): cannot build signal: model file missing"
+    assert problems[1].startswith(
+        "routing.signals.1 (who): no signal implementation for type 'tenant'"
+    )
 
 
 async def test_aclose_closes_signals_and_shared_resources() -> None:

@@ -32,8 +32,8 @@ def _node_to_data(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> 
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_node_to_data(child, (*path, i), lines) for i, child in enumerate(node.value)]
-    return yaml.SafeLoader(yaml.serialize(node)).get_single_data() if node.tag != (
-        "tag:yaml.org,2002:str") else node.value
+    # Construct the scalar from its resolved node (an empty value is a null node: None).
+    return yaml.SafeLoader("").construct_object(node)
 
 
 def _interpolate(data: Any, path: KeyPath, env: Mapping[str, str], problems: list[

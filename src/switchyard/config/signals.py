@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from switchyard.config.base import StrictModel
+
+
+def _check_regex(pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
 
 
 class SignalBase(StrictModel):
@@ -25,12 +33,19 @@ class KeywordSignalConfig(SignalBase):
     scope: Literal["last_user", "conversation"] = "last_user"
     case_sensitive: bool = False
 
+    @model_validator(mode="after")
+    def _regexes_compile(self) -> KeywordSignalConfig:
+        if self.regex:
+            for keyword in self.keywords:
+                _check_regex(keyword)
+        return self
+
 
 class ContextLengthSignalConfig(SignalBase):
     """Value = prompt tokens (tiktoken, offline files); falls back to bytes per token."""
 
     type: Literal["context_length"]
-    encoding: str = "cl100k_base"
+    encoding: Literal["cl100k_base", "o200k_base"] = "cl100k_base"
     bytes_per_token: float = Field(default=4.0, gt=0)
 
 
@@ -59,6 +74,8 @@ class HeaderSignalConfig(SignalBase):
     def _needs_values_or_pattern(self) -> HeaderSignalConfig:
         if not self.values and self.pattern is None:
             raise ValueError("give `values` or `pattern`")
+        if self.pattern is not None:
+            _check_regex(self.pattern)
         return self
 
 
