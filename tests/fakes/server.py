@@ -1,0 +1,397 @@
+"""A small, fast fake OpenAI-compatible HTTP/1.1 server (raw asyncio, keep-alive).
+
+Behaviours (`Behaviour.mode`):
+    fixed       200 JSON answer with usage; `stream: true` requests get SSE chunks
+    slow        like fixed after `delay_s` (and `chunk_delay_s` between stream chunks)
+    fail        `status` (default 500) with an OpenAI error body
+    rate_limit  429 with `Retry-After: <retry_after>`
+    garbage     200 with a body that is not JSON
+    drop        streams `drop_after` chunks then closes the connection (non-stream: closes
+                without answering)
+    down        every path, health included, answers 503
+
+Health path `GET /v1/models` answers 200 unless the mode is `down`.
+A queue of one-shot behaviours (`script`) is consumed one per inference request before the
+default. Control at runtime from Python (`backend.behaviour = ...`) or over HTTP:
+    POST /_fake/behaviour  {"mode": ..., ..., "script": [{...}, ...]}
+    GET  /_fake/requests   recorded requests (JSON)      POST /_fake/reset
+
+Run as a process: `python -m tests.fakes.server --port P --mode fixed`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from tests.fakes import payloads
+
+MODES = ("fixed", "slow", "fail", "rate_limit", "garbage", "drop", "down")
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests",
+            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+_MAX_HEAD = 64 * 1024
+
+
+@dataclass
+class Behaviour:
+    mode: str = "fixed"
+    delay_s: float = 0.0
+    status: int = 500
+    retry_after: str = "1"
+    chunks: int = 5
+    chunk_delay_s: float = 0.0
+    drop_after: int = 2
+    content: str = "Hello from the fake backend."
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; modes: {MODES}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Behaviour:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    time: float
+
+    def json(self) -> Any:
+        return orjson.loads(self.body) if self.body else None
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+Handler = Callable[["_Connection"], Coroutine[Any, Any, None]]
+
+
+def response_bytes(status: int, body: bytes, content_type: str = "application/json",
+                   extra: tuple[tuple[str, str], ...] = (), close: bool = False) -> bytes:
+    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+            f"content-type: {content_type}", f"content-length: {len(body)}"]
+    head += [f"{k}: {v}" for k, v in extra]
+    if close:
+        head.append("connection: close")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+STREAM_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+               b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n")
+
+
+@dataclass
+class FakeBackend:
+    """One fake replica. `start()` binds 127.0.0.1 (port 0 = any free port)."""
+
+    name: str = "fake"
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    models: list[str] = field(default_factory=lambda: ["fake-model"])
+    record: bool = True
+    script: deque[Behaviour] = field(default_factory=deque)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    inference_count: int = 0
+    health_count: int = 0
+    disconnects: int = 0
+    port: int = 0
+    _server: asyncio.Server | None = None
+    _cache: dict[tuple[str, str, str], bytes] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def set(self, mode: str = "fixed", **options: Any) -> None:
+        """Replace the default behaviour (keeps any queued script)."""
+        self.behaviour = Behaviour(mode=mode, **options)
+
+    def queue(self, *behaviours: Behaviour) -> None:
+        self.script.extend(behaviours)
+
+    def inference_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == "POST" and not r.path.startswith("/_")]
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeBackend:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), host, port,
+                                                reuse_address=True, backlog=1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+            self._server = None
+
+    # -- request dispatch -------------------------------------------------------------------
+
+    def dispatch(self, request: _Request) -> bytes | Handler:
+        """Answer synchronously (bytes) when possible; else return an async handler."""
+        if request.path.startswith("/_fake/"):
+            return self._admin(request)
+        if self.record:
+            self.requests.append(RecordedRequest(request.method, request.path, request.headers,
+                                                 request.body, time.monotonic()))
+        if request.method == "GET" and request.path.rstrip("/").endswith("/models"):
+            self.health_count += 1
+            if self.behaviour.mode == "down":
+                return response_bytes(503, payloads.error_body("down", 503))
+            return response_bytes(200, payloads.models_list(self.models))
+        if request.method != "POST":
+            return response_bytes(404, payloads.error_body("not found", 404))
+        self.inference_count += 1
+        behaviour = self.script.popleft() if self.script else self.behaviour
+        return self._inference(request, behaviour)
+
+    def _admin(self, request: _Request) -> bytes:
+        if request.path == "/_fake/requests":
+            items = [{"method": r.method, "path": r.path, "headers": r.headers,
+                      "body": r.body.decode("utf-8", "replace")} for r in self.requests]
+            return response_bytes(200, orjson.dumps(
+                {"requests": items, "disconnects": self.disconnects}))
+        if request.path == "/_fake/reset":
+            self.requests.clear()
+            self.script.clear()
+            self.disconnects = 0
+            return response_bytes(200, b"{}")
+        if request.path == "/_fake/behaviour":
+            data = orjson.loads(request.body or b"{}")
+            script = data.pop("script", [])
+            self.behaviour = Behaviour.from_dict(data)
+            self.script.extend(Behaviour.from_dict(s) for s in script)
+            return response_bytes(200, b"{}")
+        return response_bytes(404, payloads.error_body("unknown admin path", 404))
+
+    def _inference(self, request: _Request, behaviour: Behaviour) -> bytes | Handler:
+        mode = behaviour.mode
+        if mode in ("fail", "down"):
+            status = 503 if mode == "down" else behaviour.status
+            return response_bytes(status, payloads.error_body(f"fake {mode}", status))
+        if mode == "rate_limit":
+            return response_bytes(429, payloads.error_body("slow down", 429),
+                                  extra=(("retry-after", behaviour.retry_after),))
+        if mode == "garbage":
+            return response_bytes(200, b"<html>this is not json", "application/json")
+        try:
+            body = orjson.loads(request.body)
+        except orjson.JSONDecodeError:
+            return response_bytes(400, payloads.error_body("fake: bad json", 400))
+        model = str(body.get("model", "")) if isinstance(body, dict) else ""
+        chat = request.path.endswith("/chat/completions")
+        if isinstance(body, dict) and body.get("stream"):
+            options = body.get("stream_options")
+            usage = isinstance(options, dict) and bool(options.get("include_usage"))
+            build = payloads.chat_stream_events if chat else payloads.completion_stream_events
+            events = build(model, behaviour.content, self.name, behaviour.chunks, usage)
+            return _stream_handler(events, behaviour)
+        if mode == "drop":
+            return _close_handler
+        answer = self._answer(chat, model, behaviour.content)
+        if mode == "slow":
+            return _delayed_handler(answer, behaviour.delay_s)
+        return answer
+
+    def _answer(self, chat: bool, model: str, content: str) -> bytes:
+        key = ("chat" if chat else "text", model, content)
+        cached = self._cache.get(key)
+        if cached is None:
+            build = payloads.chat_completion if chat else payloads.text_completion
+            cached = response_bytes(200, build(model, content, self.name))
+            if len(self._cache) < 64:
+                self._cache[key] = cached
+        return cached
+
+
+async def _close_handler(conn: _Connection) -> None:
+    conn.abort()
+
+
+def _delayed_handler(answer: bytes, delay_s: float) -> Handler:
+    async def handler(conn: _Connection) -> None:
+        await asyncio.sleep(delay_s)
+        conn.write(answer)
+
+    return handler
+
+
+def _stream_handler(events: list[bytes], behaviour: Behaviour) -> Handler:
+    async def handler(conn: _Connection) -> None:
+        if behaviour.mode == "slow" and behaviour.delay_s:
+            await asyncio.sleep(behaviour.delay_s)
+        conn.write(STREAM_HEAD)
+        for index, event in enumerate(events):
+            if behaviour.mode == "drop" and index >= behaviour.drop_after:
+                await asyncio.sleep(0.01)
+                conn.abort()
+                return
+            if index and behaviour.chunk_delay_s:
+                await asyncio.sleep(behaviour.chunk_delay_s)
+            conn.write(_chunk(event))
+        conn.write(b"0\r\n\r\n")
+
+    return handler
+
+
+class _Connection(asyncio.Protocol):
+    """HTTP/1.1 keep-alive connection: parses requests in order, answers them in order."""
+
+    def __init__(self, backend: FakeBackend) -> None:
+        self.backend = backend
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.task is not None and not self.task.done():
+            self.backend.disconnects += 1
+            self.task.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.task is None:
+            self._process()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+        self.closed = True
+
+    def _process(self) -> None:
+        while not self.closed:
+            request = self._parse()
+            if request is None:
+                return
+            answer = self.backend.dispatch(request)
+            if isinstance(answer, bytes):
+                self.write(answer)
+                continue
+            self.task = asyncio.get_running_loop().create_task(answer(self))
+            self.task.add_done_callback(self._handler_done)
+            return
+
+    def _handler_done(self, task: asyncio.Task[None]) -> None:
+        self.task = None
+        if not task.cancelled() and task.exception() is not None and self.transport:
+            self.transport.abort()
+            return
+        if not self.closed and self.buffer:
+            self._process()
+
+    def _parse(self) -> _Request | None:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.buffer) > _MAX_HEAD:
+                self.abort()
+            return None
+        lines = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        start = end + 4
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            parsed = _dechunk(self.buffer, start)
+            if parsed is None:
+                return None
+            body, consumed = parsed
+        else:
+            length = int(headers.get("content-length", "0"))
+            if len(self.buffer) < start + length:
+                return None
+            body, consumed = bytes(self.buffer[start:start + length]), start + length
+        del self.buffer[:consumed]
+        return _Request(method, path.split("?", 1)[0], headers, body)
+
+
+def _dechunk(buffer: bytearray, start: int) -> tuple[bytes, int] | None:
+    body = bytearray()
+    position = start
+    while True:
+        line_end = buffer.find(b"\r\n", position)
+        if line_end < 0:
+            return None
+        size = int(bytes(buffer[position:line_end]).split(b";")[0], 16)
+        data_start = line_end + 2
+        if len(buffer) < data_start + size + 2:
+            return None
+        if size == 0:
+            trailer_end = buffer.find(b"\r\n", data_start)
+            return (bytes(body), trailer_end + 2) if trailer_end >= 0 else None
+        body += buffer[data_start:data_start + size]
+        position = data_start + size + 2
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    content = args.content or Behaviour().content
+    if args.content_bytes:
+        content = "x" * args.content_bytes
+    behaviour = Behaviour(mode=args.mode, delay_s=args.delay_s, chunks=args.chunks,
+                          content=content)
+    backend = FakeBackend(name=args.name, behaviour=behaviour, models=args.models.split(","),
+                          record=not args.no_record)
+    await backend.start(args.host, args.port)
+    print(f"fake backend {args.name} listening on {backend.url}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="fake OpenAI-compatible backend")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--mode", default="fixed", choices=MODES)
+    parser.add_argument("--name", default="fake")
+    parser.add_argument("--models", default="fake-model")
+    parser.add_argument("--delay-s", type=float, default=0.0)
+    parser.add_argument("--chunks", type=int, default=5)
+    parser.add_argument("--content", default="")
+    parser.add_argument("--content-bytes", type=int, default=0,
+                        help="answer with this many characters of content")
+    parser.add_argument("--no-record", action="store_true", help="do not keep request bodies")
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.run(_serve(args))
+    except ImportError:
+        asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
