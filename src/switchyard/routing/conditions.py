@@ -63,10 +63,6 @@ class CompositeNode(ConditionNode):
         self.entry_true = TraceEntry(path, text, True)
         self.entry_false = TraceEntry(path, text, False)
 
-    def record(self, trace: Trace, slot: int, result: bool) -> bool:
-        trace.insert(slot, self.entry_true if result else self.entry_false)
-        return result
-
 
 class AllNode(CompositeNode):
     __slots__ = ()
@@ -78,8 +74,10 @@ class AllNode(CompositeNode):
         slot = len(trace)
         for child in self.children:
             if not child.holds(signals, trace):
-                return self.record(trace, slot, False)
-        return self.record(trace, slot, True)
+                trace.insert(slot, self.entry_false)
+                return False
+        trace.insert(slot, self.entry_true)
+        return True
 
 
 class AnyNode(CompositeNode):
@@ -92,8 +90,10 @@ class AnyNode(CompositeNode):
         slot = len(trace)
         for child in self.children:
             if child.holds(signals, trace):
-                return self.record(trace, slot, True)
-        return self.record(trace, slot, False)
+                trace.insert(slot, self.entry_true)
+                return True
+        trace.insert(slot, self.entry_false)
+        return False
 
 
 class NotNode(CompositeNode):
@@ -104,7 +104,11 @@ class NotNode(CompositeNode):
 
     def holds(self, signals: Signals, trace: Trace) -> bool:
         slot = len(trace)
-        return self.record(trace, slot, not self.children[0].holds(signals, trace))
+        if self.children[0].holds(signals, trace):
+            trace.insert(slot, self.entry_false)
+            return False
+        trace.insert(slot, self.entry_true)
+        return True
 
 
 def _labels_text(result: SignalResult) -> str:
@@ -114,13 +118,15 @@ def _labels_text(result: SignalResult) -> str:
 class SignalTestNode(ConditionNode):
     """Base of the leaf tests: handles missing and errored results the same way for all."""
 
-    __slots__ = ("signal", "memo", "entry_missing")
+    __slots__ = ("signal", "memo", "entry_missing", "keyed_by_value")
 
-    def __init__(self, path: str, text: str, signal: str) -> None:
+    def __init__(self, path: str, text: str, signal: str, keyed_by_value: bool = False) -> None:
         super().__init__(path, text)
         self.signal = signal
         self.memo: dict[object, TraceEntry] = {}
         self.entry_missing = TraceEntry(path, text, False, "not evaluated")
+        # the memo key: what the test looks at (labels, or value and score for comparators)
+        self.keyed_by_value = keyed_by_value
 
     def holds(self, signals: Signals, trace: Trace) -> bool:
         result = signals.get(self.signal)
@@ -131,7 +137,7 @@ class SignalTestNode(ConditionNode):
             observed = f"error (fail {'closed' if closed else 'open'}): {result.error}"
             entry = TraceEntry(self.path, self.text, closed, observed)
         else:
-            key = self.memo_key(result)
+            key = (result.value, result.score) if self.keyed_by_value else result.labels
             cached = self.memo.get(key)
             if cached is None:
                 value, observed = self.test(result)
@@ -141,9 +147,6 @@ class SignalTestNode(ConditionNode):
             entry = cached
         trace.append(entry)
         return entry.value
-
-    def memo_key(self, result: SignalResult) -> object:
-        return result.labels
 
     def test(self, result: SignalResult) -> tuple[bool, str]:
         raise NotImplementedError
@@ -179,12 +182,9 @@ class CompareNode(SignalTestNode):
 
     def __init__(self, path: str, signal: str, comparator: str, threshold: float) -> None:
         symbol, compare = _COMPARATORS[comparator]
-        super().__init__(path, f"{signal} {symbol} {threshold:g}", signal)
+        super().__init__(path, f"{signal} {symbol} {threshold:g}", signal, keyed_by_value=True)
         self.compare = compare
         self.threshold = threshold
-
-    def memo_key(self, result: SignalResult) -> object:
-        return (result.value, result.score)
 
     def test(self, result: SignalResult) -> tuple[bool, str]:
         if result.value is not None:

@@ -1,8 +1,9 @@
 """Rule-based signals: keywords, context length, message count, tools, header, metadata, tenant.
 
-All of them are cheap (pure CPU, microseconds): patterns are compiled and encodings loaded once,
-at construction. A signal matches iff its result has at least one label; numeric signals
-(context length, message count) only set `value`, to be compared by decision conditions.
+All of them are cheap (pure CPU, microseconds): patterns are compiled, encodings loaded and the
+common results built once, at construction (results are immutable and may be shared). A signal
+matches iff its result has at least one label; numeric signals (context length, message count)
+only set `value`, to be compared by decision conditions.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from switchyard.types import RequestView, SignalResult
 # Texts longer than this are tokenized in a worker thread (tiktoken releases the GIL), so a
 # huge prompt does not stall the event loop.
 LARGE_TEXT_CHARS = 32_768
+
+
+def _labelled(name: str, label: str) -> SignalResult:
+    return SignalResult(name, labels=(label,), score=1.0)
 
 
 def _literal_pattern(keyword: str) -> str:
@@ -63,11 +68,12 @@ class KeywordSignal:
         self.keywords = tuple(config.keywords)
         self.match_all = config.match == "all"
         self.whole_conversation = config.scope == "conversation"
+        self.no_match = SignalResult(self.name, value=0.0)
 
     async def evaluate(self, view: RequestView) -> SignalResult:
         text = view.conversation_text if self.whole_conversation else view.last_user_text
         if self.any_pattern.search(text) is None:
-            return SignalResult(self.name)
+            return self.no_match
         found: list[str] = []
         for keyword, pattern in zip(self.keywords, self.patterns, strict=True):
             if pattern.search(text) is not None:
@@ -117,12 +123,16 @@ class MessageCountSignal:
     def __init__(self, config: MessageCountSignalConfig, context: SignalContext) -> None:
         self.name = config.name
         self.turns = config.count == "turns"
+        # results are immutable: build the common small counts once
+        self.results = tuple(SignalResult(self.name, value=float(n)) for n in range(64))
 
     async def evaluate(self, view: RequestView) -> SignalResult:
         if not view.messages:
             count = 1 if view.prompt else 0
         else:
             count = view.user_turns if self.turns else len(view.messages)
+        if count < len(self.results):
+            return self.results[count]
         return SignalResult(self.name, value=float(count))
 
 
@@ -156,13 +166,19 @@ class HeaderSignal:
         except re.error as exc:
             raise ValueError(f"signal {config.name!r}: invalid pattern: {exc}") from None
 
+        self.no_match = SignalResult(self.name)
+        self.value_results = {v: _labelled(self.name, v) for v in self.values}
+
     async def evaluate(self, view: RequestView) -> SignalResult:
         value = view.headers.get(self.header)
         if value is None:
-            return SignalResult(self.name)
-        if value in self.values or (self.pattern is not None and self.pattern.search(value)):
-            return SignalResult(self.name, labels=(value,), score=1.0)
-        return SignalResult(self.name)
+            return self.no_match
+        known = self.value_results.get(value)
+        if known is not None:
+            return known
+        if self.pattern is not None and self.pattern.search(value):
+            return _labelled(self.name, value)
+        return self.no_match
 
 
 @register_signal("metadata", MetadataSignalConfig)
@@ -175,12 +191,19 @@ class MetadataSignal:
         self.name = config.name
         self.key = config.key
         self.values = frozenset(config.values)
+        self.no_match = SignalResult(self.name)
+        self.value_results = {v: _labelled(self.name, v) for v in self.values}
 
     async def evaluate(self, view: RequestView) -> SignalResult:
         value = view.metadata.get(self.key)
-        if value is None or (self.values and value not in self.values):
-            return SignalResult(self.name)
-        return SignalResult(self.name, labels=(value,), score=1.0)
+        if value is None:
+            return self.no_match
+        known = self.value_results.get(value)
+        if known is not None:
+            return known
+        if self.values:
+            return self.no_match
+        return _labelled(self.name, value)
 
 
 @register_signal("tenant", TenantSignalConfig)
@@ -192,8 +215,13 @@ class TenantSignal:
     def __init__(self, config: TenantSignalConfig, context: SignalContext) -> None:
         self.name = config.name
         self.tenants = frozenset(config.tenants)
+        self.no_match = SignalResult(self.name)
+        self.tenant_results = {t: _labelled(self.name, t) for t in self.tenants}
 
     async def evaluate(self, view: RequestView) -> SignalResult:
-        if self.tenants and view.tenant not in self.tenants:
-            return SignalResult(self.name)
-        return SignalResult(self.name, labels=(view.tenant,), score=1.0)
+        known = self.tenant_results.get(view.tenant)
+        if known is not None:
+            return known
+        if self.tenants:
+            return self.no_match
+        return _labelled(self.name, view.tenant)
