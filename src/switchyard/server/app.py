@@ -23,6 +23,7 @@ from switchyard.errors import (
     UnsupportedMediaTypeError,
 )
 from switchyard.gateway import Gateway, GatewayResponse, Kind
+from switchyard.local.fleet import LocalFleet
 from switchyard.routing.explain import decision_to_dict
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ async def _unless_disconnected(
 
 def create_app(config: SwitchyardConfig, config_dir: Path | None = None) -> Starlette:
     gateway = Gateway(config, config_dir)
+    fleet = LocalFleet.from_config(config)  # llama.cpp servers this gateway runs itself
     limit = config.server.max_body_bytes
 
     async def inference(request: Request, kind: Kind) -> Response:
@@ -142,11 +144,15 @@ def create_app(config: SwitchyardConfig, config_dir: Path | None = None) -> Star
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await gateway.start()
+        await fleet.start()  # returns once every local model server answers
         try:
-            yield
+            await gateway.start()
+            try:
+                yield
+            finally:
+                await gateway.aclose()
         finally:
-            await gateway.aclose()
+            await fleet.aclose()
 
     routes = [
         Route("/v1/chat/completions", chat, methods=["POST"]),
@@ -160,6 +166,7 @@ def create_app(config: SwitchyardConfig, config_dir: Path | None = None) -> Star
         routes.append(Route("/metrics", metrics, methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_handlers())
     app.state.gateway = gateway
+    app.state.fleet = fleet
     return app
 
 
