@@ -234,3 +234,21 @@ def test_error_message_lists_every_problem() -> None:
         load_config_text(edit("model: big", "model: huge"), "cfg.yaml", ENV)
     assert "invalid configuration" in caught.value.message
     assert "routing.decisions.0.model" in caught.value.message
+
+
+def test_duplicate_keys_are_reported_not_silently_overridden() -> None:
+    text = edit("  port: 8080\n", "  port: 8080\n  port: 9090\n").replace(
+        "      type: context_length\n", "      type: context_length\n      type: keyword\n"
+    )
+    assert problems_of(text) == [
+        "cfg.yaml:3: server.port: duplicate key 'port' (first on line 2)",
+        "cfg.yaml:23: routing.signals.1.type: duplicate key 'type' (first on line 22)",
+    ]
+
+
+def test_duplicate_keys_and_missing_env_are_listed_together() -> None:
+    text = edit("  port: 8080\n", "  port: 8080\n  port: 9090\n")
+    assert problems_of(text, env={}) == [
+        "cfg.yaml:3: server.port: duplicate key 'port' (first on line 2)",
+        "cfg.yaml:15: pools.0.endpoints.0.api_key: environment variable API_KEY is not set",
+    ]

@@ -18,20 +18,29 @@ KeyPath = tuple[str | int, ...]
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _node_to_data(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> Any:
-    """Build plain Python data from a YAML node tree, remembering each key path's line."""
+def _node_to_data(
+    node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], problems: list[tuple[KeyPath, str]]
+) -> Any:
+    """Build plain Python data from a YAML node tree, remembering each key path's line.
+
+    A key given twice in one mapping is a problem (YAML would silently keep the last one)."""
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(
                 key_node, yaml.ScalarNode) else key_node.value
+            if key in result:
+                first = lines[(*path, key)]
+                problems.append(((*path, key), f"duplicate key {key!r} (first on line {first})"))
             lines[(*path, key)] = key_node.start_mark.line + 1
-            result[key] = _node_to_data(value_node, (*path, key), lines)
+            result[key] = _node_to_data(value_node, (*path, key), lines, problems)
             lines[(*path, key)] = key_node.start_mark.line + 1
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_node_to_data(child, (*path, i), lines) for i, child in enumerate(node.value)]
+        return [
+            _node_to_data(child, (*path, i), lines, problems) for i, child in enumerate(node.value)
+        ]
     # Construct the scalar from its resolved node (an empty value is a null node: None).
     return yaml.SafeLoader("").construct_object(node)
 
@@ -94,11 +103,11 @@ def load_config_text(
         raise ConfigError([f"{source}{line}: invalid YAML: {exc}"]) from None
     if root is None or not isinstance(root, yaml.MappingNode):
         raise ConfigError([f"{source}:1: the configuration must be a YAML mapping"])
-    data = _node_to_data(root, (), lines)
-    env_problems: list[tuple[KeyPath, str]] = []
-    data = _interpolate(data, (), os.environ if env is None else env, env_problems)
-    if env_problems:
-        raise ConfigError([_format(source, p, m, lines) for p, m in env_problems])
+    early_problems: list[tuple[KeyPath, str]] = []  # duplicate keys, missing env variables
+    data = _node_to_data(root, (), lines, early_problems)
+    data = _interpolate(data, (), os.environ if env is None else env, early_problems)
+    if early_problems:
+        raise ConfigError([_format(source, p, m, lines) for p, m in early_problems])
     try:
         cfg = SwitchyardConfig.model_validate(data)
     except ValidationError as exc:
