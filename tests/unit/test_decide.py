@@ -221,6 +221,14 @@ CASES = [
         requested="math",
     ),
     Case(
+        "a block decision's name as the model blocks",
+        base_signals(),
+        "guarded",
+        (),
+        requested="guarded",
+        action=Action.BLOCK,
+    ),
+    Case(
         "fail-open error fails the test",
         base_signals(code=SignalResult("code", error="boom")),
         "default",
@@ -255,7 +263,7 @@ def test_decide_matrix(case: Case) -> None:
     assert decision.models == case.models
     assert decision.action == case.action
     assert decision.reason
-    assert decision.trace or case.expected in {"explicit", "math"}
+    assert decision.trace  # the block decisions are always evaluated
 
 
 def test_decide_is_pure_and_repeatable() -> None:
@@ -322,7 +330,7 @@ def test_block_reason_names_requested_model() -> None:
 def test_policy_compile_order_and_aliases() -> None:
     assert [d.name for d in POLICY.routes] == ["long", "coding", "math", "agent", "vip"]
     assert [d.name for d in POLICY.blocks] == ["guarded_math", "guarded"]
-    assert POLICY.alias_names == ("long", "coding", "math", "agent", "vip")
+    assert POLICY.alias_names == ("long", "coding", "math", "agent", "vip")  # no blocks
     assert POLICY.default_models == ("small",)
     assert POLICY.signal_names == {"code", "math", "ctx", "turns", "tools", "tenant", "guard"}
 

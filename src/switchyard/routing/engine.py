@@ -7,7 +7,8 @@ Rules (in this order):
    decision aliases and explicit model names alike, and beats any route decision.
 2. `auto`: route decisions are checked highest priority first (ties: declaration order); the
    first match wins. None matches -> Decision(name="default", models=default models).
-3. A route decision's name used as the model (an alias) -> that decision's models.
+3. A route decision's name used as the model (an alias) -> that decision's models. A block
+   decision's name used as the model -> that block (its condition aside): it names no model.
 4. Anything else is a concrete model (the gateway has checked that it exists) ->
    Decision(name="explicit", models=(model,)).
 
@@ -67,7 +68,7 @@ class RoutingPolicy:
             blocks=blocks,
             routes=routes,
             default_models=config.default_models,
-            aliases=MappingProxyType({d.name: d for d in routes}),
+            aliases=MappingProxyType({d.name: d for d in routes + blocks}),
             signal_names=frozenset(signal_names),
             default_reason=(
                 f"no decision matched (checked: {_names_text(routes)}); using the default"
@@ -76,8 +77,8 @@ class RoutingPolicy:
 
     @property
     def alias_names(self) -> tuple[str, ...]:
-        """Decision names a client may send as `model` (besides `auto`), in priority order."""
-        return tuple(self.aliases)
+        """Route decision names a client may send as `model` (besides `auto`), by rank."""
+        return tuple(d.name for d in self.routes)
 
     @property
     def decisions(self) -> tuple[CompiledDecision, ...]:
@@ -133,6 +134,19 @@ def decide(
     if requested_model == AUTO_MODEL:
         return _route_auto(signals, policy, trace)
     alias = policy.aliases.get(requested_model)
+    if alias is not None and alias.action == Action.BLOCK:
+        return Decision(
+            name=alias.name,
+            action=Action.BLOCK,
+            models=(),
+            priority=alias.priority,
+            message=alias.message,
+            reason=(
+                f"requested model {requested_model!r} is the name of a block decision, "
+                "which has no model to route to"
+            ),
+            trace=tuple(trace),
+        )
     if alias is not None:
         return Decision(
             name=alias.name,
