@@ -20,6 +20,9 @@ def _register() -> None:
     from switchyard import cli_sim
 
     cli_sim.register(app)
+    from switchyard import cli_cache
+
+    cli_cache.register(app)
     from switchyard import cli_local
 
     cli_local.register(app)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import orjson
 
+from switchyard.cache.gateway_step import CacheTicket, GatewayCache, cached_model, cached_usage
 from switchyard.config.schema import ModelConfig, SwitchyardConfig
 from switchyard.errors import (
     AuthenticationError,
@@ -77,6 +78,7 @@ class _Context:
     model: str = ""
     attempts: Attempts = field(default_factory=lambda: Attempts(started=monotonic()))
     prompt: str | None = None
+    cache: CacheTicket | None = None
 
     def headers(self) -> dict[str, str]:
         return {
@@ -84,6 +86,7 @@ class _Context:
             "x-switchyard-model": self.model,
             "x-switchyard-decision": self.decision,
             "x-switchyard-endpoint": self.attempts.endpoint,
+            **(self.cache.lookup.headers() if self.cache is not None else {}),
         }
 
 
@@ -106,6 +109,7 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self._api_keys = config.server.api_keys
         self._tenant_header = config.server.tenant_header.lower()
+        self.cache: GatewayCache | None = None
         for pool in self.pools.values():
             for endpoint in pool.endpoints:
                 self._health_changed(endpoint)
@@ -118,6 +122,13 @@ class Gateway:
             if pool.config.health.enabled:
                 checker = HealthChecker(pool, self.backend, self._health_changed)
                 self._tasks.append(asyncio.create_task(checker.run(), name=f"health-{pool.name}"))
+        if self.config.cache.enabled:
+            from switchyard.signals.semantic import shared_embeddings
+
+            embedder = None if self.config.cache.mode == "exact" else shared_embeddings(
+                self.signal_context)
+            self.cache = await GatewayCache.open(
+                self.config.cache, embedder, self.metrics, self.signal_context.config_dir)
 
     async def aclose(self) -> None:
         for task in self._tasks:
@@ -126,6 +137,8 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.cache is not None:
+            await self.cache.aclose()
         await self.close_signal_resources()
         await self.backend.aclose()
         if self.records is not None:
@@ -197,9 +210,15 @@ class Gateway:
             self._check_model(view.model)
             if self.config.records.include_prompts:
                 ctx.prompt = view.conversation_text
+            if self.cache is not None:
+                ctx.cache = await self.cache.lookup(view, body)
+                if ctx.cache.lookup.hit:
+                    return self._cache_hit(ctx, self.cache, ctx.cache)
             signals = await self.signals.evaluate(view)
             decision = decide(signals, self.policy, view.model)
             ctx.decision = decision.name
+            if ctx.cache is not None:
+                ctx.cache.routed(decision.name, signals)
             if decision.action == Action.BLOCK:
                 raise ContentPolicyError(decision.message, code="content_policy_violation")
             tokens = estimate_tokens(view.conversation_text)
@@ -234,8 +253,27 @@ class Gateway:
         self._finish(ctx, status, Usage(), None, stream, error=exc.code or exc.error_type)
         return GatewayResponse(status, headers, body)
 
+    def _cache_hit(self, ctx: _Context, cache: GatewayCache, ticket: CacheTicket
+                   ) -> GatewayResponse:
+        stored = ticket.lookup.response or b""
+        ctx.decision = "cache"
+        ctx.model = cached_model(stored)
+        reply = cache.hit_response(ticket, ctx.request_id)
+        self._finish(ctx, 200, cached_usage(stored), None, ticket.view.stream)
+        if isinstance(reply, bytes):
+            return GatewayResponse(200, ctx.headers(), reply)
+
+        async def replay() -> AsyncIterator[bytes]:
+            for event in reply:
+                yield event
+
+        return GatewayResponse(200, ctx.headers(), stream=replay(),
+                               content_type="text/event-stream")
+
     def _served(self, ctx: _Context, result: Served, tokens: int) -> GatewayResponse:
         usage = usage_from(result.payload) or Usage(tokens, 0)
+        if self.cache is not None and ctx.cache is not None:
+            self.cache.store_reply(ctx.cache, result.reply.status, result.reply.body)
         self._finish(ctx, result.reply.status, usage, None, False)
         return GatewayResponse(
             result.reply.status, ctx.headers(), result.reply.body,
@@ -257,12 +295,19 @@ class Gateway:
         tail = opened.stream.first[-_STREAM_TAIL:]
         chunks = 1
         status, error = 200, None
+        capture = self.cache.capture(ctx.cache) if self.cache is not None else None
         try:
+            if capture is not None:
+                capture.add(opened.stream.first)
             yield opened.stream.first
             async for chunk in opened.stream.chunks():
                 chunks += 1
                 tail = (tail + chunk)[-_STREAM_TAIL:]
+                if capture is not None:
+                    capture.add(chunk)
                 yield chunk
+            if capture is not None and self.cache is not None and ctx.cache is not None:
+                self.cache.store_stream(ctx.cache, capture)  # completed normally only
         except UpstreamError as exc:
             status, error = 502, exc.kind
             self.metrics.upstream_errors.labels(opened.endpoint, exc.kind).inc()
@@ -283,6 +328,9 @@ class Gateway:
         latency = monotonic() - ctx.started
         model = self.models.get(ctx.model)
         cost = model.cost_usd(usage.prompt_tokens, usage.completion_tokens) if model else 0.0
+        cache_status = ctx.cache.lookup.status if ctx.cache is not None else None
+        if cache_status == "hit":
+            cost = 0.0  # served from the cache: nothing spent upstream
         m = self.metrics
         m.requests.labels(ctx.model or "none", ctx.decision or "none", str(status)).inc()
         if model is not None:
@@ -298,7 +346,7 @@ class Gateway:
             status=status, latency_ms=round(latency * 1000.0, 3),
             ttft_ms=None if ttft is None else round(ttft * 1000.0, 3),
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-            cost_usd=cost, stream=stream, error=error, prompt=ctx.prompt,
+            cost_usd=cost, stream=stream, error=error, prompt=ctx.prompt, cache=cache_status,
         ))
 
 

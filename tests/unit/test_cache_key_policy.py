@@ -83,6 +83,12 @@ def test_history_turns_enter_the_key_only_when_configured() -> None:
         (view(), {"n": 2}, "n"),
         (view(), {"temperature": 0.7}, "temperature"),
         (view(user="   "), {}, "no_user_text"),
+        (view(), {"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]},
+         "non_text_content"),
+        (view(), {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]},
+         None),
         (view(), {"temperature": 0}, None),
         (view(), {}, None),
     ],

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from switchyard.cache.base import CacheStore
-from switchyard.cache.memory import MemoryStore
-from switchyard.cache.pgvector import PgvectorStore
 from switchyard.cache.semantic import ResponseCache
 from switchyard.cache.verifier import BUILTIN_WEIGHTS, HitVerifier
 from switchyard.config.cache import CacheConfig, EmbeddedCacheBackendConfig
@@ -27,9 +25,13 @@ def load_verifier(cfg: CacheConfig, config_dir: Path | None = None) -> HitVerifi
 async def open_store(cfg: CacheConfig, dim: int, config_dir: Path | None = None) -> CacheStore:
     backend = cfg.backend
     if isinstance(backend, EmbeddedCacheBackendConfig):
+        from switchyard.cache.memory import MemoryStore
+
         if backend.path and not Path(backend.path).is_absolute() and config_dir is not None:
             backend = backend.model_copy(update={"path": str(config_dir / backend.path)})
         return await MemoryStore.open(backend, dim)
+    from switchyard.cache.pgvector import PgvectorStore
+
     return await PgvectorStore.open(backend, dim)
 
 

@@ -48,7 +48,23 @@ def ineligibility(view: RequestView, body: Mapping[str, Any], cfg: CacheConfig) 
         return "temperature"
     if not view.last_user_text.strip():
         return "no_user_text"
+    if _has_non_text_content(body):
+        return "non_text_content"
     return None
+
+
+def _has_non_text_content(body: Mapping[str, Any]) -> bool:
+    """Images, audio or files: the key sees text only, so such requests never use the cache."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return False
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list) and any(
+                not isinstance(part, dict) or part.get("type") not in ("text", "input_text")
+                for part in content):
+            return True
+    return False
 
 
 def _digest(*parts: bytes) -> str:

@@ -91,7 +91,7 @@ class ResponseCache:
                 if found:
                     return self._hit(found[0], 1.0, started, key)
             if self._semantic and policy.semantic and self._embedder is not None:
-                vector = (await self._embedder.embed([key.query_text]))[0]
+                vector = await self._embed(view, key.query_text)
                 found = await self._store.find(StoreQuery(
                     tenant=key.tenant, partition=key.partition, now=now, vector=vector,
                     k=self.config.top_k))
@@ -105,6 +105,17 @@ class ResponseCache:
         self.counters.misses += 1
         return LookupResult("miss", key=key, vector=vector,
                             latency_ms=(time.perf_counter() - started) * 1e3)
+
+    async def _embed(self, view: RequestView, text: str) -> Vector:
+        """One vector; shared with semantic signals when the embedder caches per request."""
+        assert self._embedder is not None
+        per_request = getattr(self._embedder, "embed_for_request", None)
+        if per_request is not None:
+            vectors = await per_request(view.request_id, [text])
+        else:
+            vectors = await self._embedder.embed([text])
+        vector: Vector = vectors[0]
+        return vector
 
     def _verify(self, key: CacheKey, vector: Vector, found: Sequence[Candidate],
                 policy: EffectivePolicy) -> tuple[Candidate, float] | None:
@@ -153,8 +164,8 @@ class ResponseCache:
             view, scope.body, self.config, scope.tenant)
         vector = lookup.vector if lookup is not None else None
         try:
-            if self._semantic and policy.semantic and vector is None and self._embedder:
-                vector = (await self._embedder.embed([key.query_text]))[0]
+            if self._semantic and policy.semantic and vector is None:
+                vector = await self._embed(view, key.query_text)
             now = time.time()
             await self._store.put(CacheEntry(
                 tenant=key.tenant, partition=key.partition, exact_key=key.exact,

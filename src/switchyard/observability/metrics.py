@@ -48,6 +48,29 @@ class Metrics:
             "switchyard_signal_errors_total", "Signal evaluations that failed or timed out",
             ("signal",), registry=r,
         )
+        self.cache_lookups = Counter(
+            "switchyard_cache_lookups_total", "Cache lookups by result (hit|miss|bypass) and match",
+            ("result", "match"), registry=r,
+        )
+        self.cache_lookup_latency = Histogram(
+            "switchyard_cache_lookup_seconds", "Cache lookup latency (including embedding)",
+            ("result",), buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+            registry=r,
+        )
+        self.cache_stores = Counter(
+            "switchyard_cache_stores_total", "Responses offered to the cache, stored or skipped",
+            ("result",), registry=r,
+        )
+        self.cache_backend_errors = Counter(
+            "switchyard_cache_backend_errors_total",
+            "Cache backend failures (e.g. PostgreSQL down); the cache was bypassed", registry=r,
+        )
+        self.cache_entries = Gauge("switchyard_cache_entries", "Entries in the cache", registry=r)
+        self.cache_bytes = Gauge("switchyard_cache_bytes", "Bytes held by the cache", registry=r)
+        self.cache_evictions = Gauge(
+            "switchyard_cache_evictions", "Entries evicted (LRU/bytes) or expired since start",
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

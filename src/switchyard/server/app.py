@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from switchyard.cache.admin import admin_routes
 from switchyard.config.schema import SwitchyardConfig
 from switchyard.errors import (
     PayloadTooLargeError,
@@ -164,6 +165,8 @@ def create_app(config: SwitchyardConfig, config_dir: Path | None = None) -> Star
     ]
     if config.metrics.enabled:
         routes.append(Route("/metrics", metrics, methods=["GET"]))
+    routes += admin_routes(lambda: gateway.cache.cache if gateway.cache else None,
+                           config.cache.admin_key)
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_handlers())
     app.state.gateway = gateway
     app.state.fleet = fleet
