@@ -11,6 +11,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from switchyard.config.signals import SignalConfig
+from switchyard.signals import tokens
 from switchyard.signals.base import SIGNALS, Signal, SignalContext
 from switchyard.signals.rules import ContextLengthSignal, KeywordSignal
 from switchyard.signals.tokens import (
@@ -189,6 +190,18 @@ def test_offline_load_never_touches_the_network(
     assert len(encoder.encode_ordinary("hello world")) == 2
     assert len(list(tmp_path.iterdir())) == 1
     assert "TIKTOKEN_CACHE_DIR" not in os.environ
+
+
+def test_hash_mismatch_gives_no_encoding_instead_of_a_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setitem(tokens._EXPECTED_SHA256, "cl100k_base", "0" * 64)
+    assert load_offline_encoding("cl100k_base", cache_dir=tmp_path) is None
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- message count, tools, header, metadata, tenant ------------------------------------------

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib
 import importlib.util
+import inspect
 import logging
 import os
 import tempfile
@@ -77,6 +79,16 @@ def _seed_cache(name: str, cache_dir: Path) -> bool:
     return True
 
 
+def _tiktoken_expects(name: str) -> bool:
+    """Whether the installed tiktoken checks the same file hash: otherwise it would discard the
+    seeded file and download its own, so no encoding is loaded at all."""
+    public = importlib.import_module("tiktoken_ext.openai_public")
+    if _EXPECTED_SHA256[name] in inspect.getsource(public):
+        return True
+    logger.warning("the installed tiktoken expects a different %s file; estimating tokens", name)
+    return False
+
+
 def load_offline_encoding(name: str, cache_dir: Path | None = None) -> Encoder | None:
     """The tiktoken encoding `name` built from local files only, or None when unavailable."""
     if name not in _EXPECTED_SHA256:
@@ -86,7 +98,7 @@ def load_offline_encoding(name: str, cache_dir: Path | None = None) -> Encoder |
     try:
         import tiktoken
 
-        if not _seed_cache(name, directory):
+        if not _tiktoken_expects(name) or not _seed_cache(name, directory):
             return None
         with _ENV_LOCK:
             previous = os.environ.get("TIKTOKEN_CACHE_DIR")
@@ -98,7 +110,7 @@ def load_offline_encoding(name: str, cache_dir: Path | None = None) -> Encoder |
                     os.environ.pop("TIKTOKEN_CACHE_DIR", None)
                 else:
                     os.environ["TIKTOKEN_CACHE_DIR"] = previous
-    except (ImportError, OSError, ValueError) as exc:
+    except (ImportError, OSError, TypeError, ValueError) as exc:
         logger.warning("cannot load encoding %r offline: %s", name, exc)
         return None
     return encoding
