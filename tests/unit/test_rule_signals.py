@@ -17,6 +17,7 @@ from switchyard.signals.rules import ContextLengthSignal, KeywordSignal
 from switchyard.signals.tokens import (
     TOKENS_PER_MESSAGE,
     TOKENS_REPLY_PRIMING,
+    TokenCountCache,
     TokenCounter,
     load_offline_encoding,
 )
@@ -156,12 +157,42 @@ async def test_context_length_large_text_counted_off_loop(context: SignalContext
     assert (await signal.evaluate(view)).value == expected
 
 
-def test_encoding_shared_through_context(context: SignalContext) -> None:
+def test_encoding_and_counter_shared_through_context(context: SignalContext) -> None:
     first = build(context, type="context_length")
     second = build(context, type="context_length")
+    other = build(context, type="context_length", bytes_per_token=3.0)
     assert isinstance(first, ContextLengthSignal) and isinstance(second, ContextLengthSignal)
-    assert first.counter.encoder is second.counter.encoder
+    assert isinstance(other, ContextLengthSignal)
+    assert first.counter is second.counter
+    assert other.counter is not first.counter
+    assert other.counter.encoder is first.counter.encoder
     assert "tiktoken:cl100k_base" in context.resources
+
+
+async def test_long_texts_are_counted_once(context: SignalContext) -> None:
+    signal = build(context, type="context_length")
+    assert isinstance(signal, ContextLengthSignal)
+    system = "You are a careful assistant. " * 40  # 1,160 characters: cached
+    first = chat(("system", system), ("user", "hello world"))
+    second = chat(("system", system), ("user", "tiktoken is great!"))
+    one = (await signal.evaluate(first)).value
+    assert signal.counter.cache.get(system) == 241
+    assert signal.counter.cache.get("hello world") is None  # short texts are not kept
+    two = (await signal.evaluate(second)).value
+    assert one is not None and two is not None
+    assert two - one == 6 - 2
+
+
+def test_token_count_cache_is_bounded() -> None:
+    cache = TokenCountCache(max_chars=1000, min_chars=10)
+    cache.put("a" * 600, 1)
+    cache.put("b" * 300, 2)
+    assert cache.get("a" * 600) == 1 and cache.chars == 900
+    cache.put("c" * 200, 3)  # would exceed 1000: start over
+    assert cache.get("a" * 600) is None
+    assert cache.get("c" * 200) == 3 and cache.chars == 200
+    cache.put("d" * 5000, 4)  # larger than the whole cache: not kept
+    assert cache.get("d" * 5000) is None
 
 
 async def test_context_length_bytes_per_token_fallback() -> None:

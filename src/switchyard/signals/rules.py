@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterable
 
 from switchyard.config.signals import (
     ContextLengthSignalConfig,
@@ -49,6 +50,8 @@ class KeywordSignal:
 
     Literal keywords match as whole words (`sql` does not match `nosql`); `regex: true` takes
     each keyword as a regular expression searched anywhere. `match: all` needs every keyword.
+    Literal keywords are first looked for as plain substrings (case-folded unless
+    `case_sensitive`), and only the candidates found are confirmed by their whole-word regex.
     """
 
     cheap = True
@@ -61,25 +64,40 @@ class KeywordSignal:
         sources = keywords if config.regex else [_literal_pattern(k) for k in keywords]
         try:
             self.patterns = tuple(re.compile(source, flags) for source in sources)
-            # One combined search answers the common "nothing matches" case in a single pass.
+            # For regexes, one combined search answers the common "no match" case in one pass.
             self.any_pattern = re.compile("|".join(f"(?:{s})" for s in sources), flags)
         except re.error as exc:
             raise ValueError(f"signal {config.name!r}: invalid regex: {exc}") from None
-        self.keywords = tuple(config.keywords)
+        self.fold = not config.case_sensitive
+        self.needles: tuple[str, ...] | None = None
+        if not config.regex:
+            self.needles = tuple(k.casefold() if self.fold else k for k in keywords)
+        self.keywords = tuple(keywords)
         self.match_all = config.match == "all"
         self.whole_conversation = config.scope == "conversation"
         self.no_match = SignalResult(self.name, value=0.0)
 
     async def evaluate(self, view: RequestView) -> SignalResult:
         text = view.conversation_text if self.whole_conversation else view.last_user_text
+        if self.needles is not None:
+            haystack = text.casefold() if self.fold else text
+            candidates = [i for i, needle in enumerate(self.needles) if needle in haystack]
+            if not candidates or (self.match_all and len(candidates) < len(self.needles)):
+                return self.no_match
+            return self._confirm(text, candidates)
         if self.any_pattern.search(text) is None:
             return self.no_match
+        return self._confirm(text, range(len(self.patterns)))
+
+    def _confirm(self, text: str, candidates: Iterable[int]) -> SignalResult:
         found: list[str] = []
-        for keyword, pattern in zip(self.keywords, self.patterns, strict=True):
-            if pattern.search(text) is not None:
-                found.append(keyword)
+        for index in candidates:
+            if self.patterns[index].search(text) is not None:
+                found.append(self.keywords[index])
             elif self.match_all:
-                return SignalResult(self.name, value=float(len(found)))
+                return self.no_match
+        if not found:
+            return self.no_match
         return SignalResult(self.name, labels=tuple(found), score=1.0, value=float(len(found)))
 
 
@@ -87,7 +105,11 @@ def _build_counter(config: ContextLengthSignalConfig, context: SignalContext) ->
     encoder = context.shared(
         f"tiktoken:{config.encoding}", lambda: load_offline_encoding(config.encoding)
     )
-    return TokenCounter(encoder, config.bytes_per_token)
+    # one counter (and so one cache of counted texts) per encoding and fallback ratio
+    return context.shared(
+        f"token_counter:{config.encoding}:{config.bytes_per_token}",
+        lambda: TokenCounter(encoder, config.bytes_per_token),
+    )
 
 
 @register_signal("context_length", ContextLengthSignalConfig)

@@ -18,7 +18,7 @@ import logging
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -116,19 +116,52 @@ def load_offline_encoding(name: str, cache_dir: Path | None = None) -> Encoder |
     return encoding
 
 
+class TokenCountCache:
+    """Token counts of long texts seen recently (system prompts, conversation history).
+
+    Clients resend the same system prompt and history with every turn; hashing a text is about
+    a hundred times cheaper than tokenizing it. Bounded by total characters held: when full it
+    starts over. Only texts of at least `min_chars` are kept (short ones are cheap to count).
+    """
+
+    def __init__(self, max_chars: int = 4_000_000, min_chars: int = 256) -> None:
+        self.max_chars = max_chars
+        self.min_chars = min_chars
+        self.counts: dict[str, int] = {}
+        self.chars = 0
+
+    def get(self, text: str) -> int | None:
+        return self.counts.get(text) if len(text) >= self.min_chars else None
+
+    def put(self, text: str, count: int) -> None:
+        if len(text) < self.min_chars or len(text) > self.max_chars:
+            return
+        if self.chars + len(text) > self.max_chars:
+            self.counts = {}
+            self.chars = 0
+        self.counts[text] = count
+        self.chars += len(text)
+
+
 @dataclass(frozen=True, slots=True)
 class TokenCounter:
     """Counts prompt tokens of a request; `encoder=None` means bytes-per-token estimation."""
 
     encoder: Encoder | None
     bytes_per_token: float = 4.0
+    cache: TokenCountCache = field(default_factory=TokenCountCache)
 
     def count_text(self, text: str) -> int:
         if not text:
             return 0
-        if self.encoder is not None:
-            return len(self.encoder.encode_ordinary(text))
-        return max(1, round(len(text.encode("utf-8")) / self.bytes_per_token))
+        if self.encoder is None:
+            return max(1, round(len(text.encode("utf-8")) / self.bytes_per_token))
+        cached = self.cache.get(text)
+        if cached is not None:
+            return cached
+        count = len(self.encoder.encode_ordinary(text))
+        self.cache.put(text, count)
+        return count
 
     def count_request(self, view: RequestView) -> int:
         """Prompt tokens: the given count if the view has one, else the text plus overheads."""
