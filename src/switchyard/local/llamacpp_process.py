@@ -54,6 +54,7 @@ class LlamaCppLaunch:
     extra_args: tuple[str, ...] = ()
     startup_timeout_s: float = 180.0
     python: str = sys.executable
+    server_module: str = "llama_cpp.server"  # tests substitute a stand-in server
 
     @property
     def base_url(self) -> str:
@@ -61,7 +62,7 @@ class LlamaCppLaunch:
 
     def server_argv(self) -> list[str]:
         argv = [
-            self.python, "-m", "llama_cpp.server",
+            self.python, "-m", self.server_module,
             "--model", str(self.model_path),
             "--model_alias", self.model_alias,
             "--host", self.host,
