@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import switchyard.signals.rules  # noqa: F401  (registers the rule signal types)
 from switchyard.config.routing import RoutingConfig
 from switchyard.errors import ConfigError
 from switchyard.routing.engine import RoutingPolicy, decide
@@ -192,12 +193,32 @@ def test_from_config_reports_signals_that_cannot_be_built(
         [{"name": "c", "model": "m", "when": {"any": [{"signal": "t"}, {"signal": "who"}]}}],
     )
     with pytest.raises(ConfigError) as caught:
-        SignalRunner.from_config(config)
+        SignalRunner.from_config(config, modules={"tenant": "switchyard.no_such_module"})
     problems = caught.value.problems
     assert problems[0] == "routing.signals.0 (t): cannot build signal: model file missing"
-    assert problems[1].startswith(
-        "routing.signals.1 (who): no signal implementation for type 'tenant'"
+    assert problems[1] == (
+        "routing.signals.1 (who): no signal implementation for type 'tenant' (importing "
+        "switchyard.no_such_module failed: ModuleNotFoundError: No module named "
+        "'switchyard.no_such_module')"
     )
+    with pytest.raises(ConfigError) as caught:
+        SignalRunner.from_config(config)  # the rules module is imported but lacks `tenant` now
+    assert caught.value.problems[1] == (
+        "routing.signals.1 (who): no signal implementation for type 'tenant' "
+        "(switchyard.signals.rules does not register it)"
+    )
+
+
+def test_every_configurable_signal_type_has_a_registering_module() -> None:
+    from typing import get_args
+
+    from switchyard.config.signals import SignalConfig
+    from switchyard.signals.runner import SIGNAL_MODULES
+
+    union = get_args(SignalConfig)[0]
+    for model in get_args(union):
+        type_name = get_args(model.model_fields["type"].annotation)[0]
+        assert type_name in SIGNAL_MODULES, type_name
 
 
 async def test_aclose_closes_signals_and_shared_resources() -> None:

@@ -13,7 +13,7 @@ import asyncio
 import importlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from switchyard.config.routing import RoutingConfig
@@ -23,8 +23,26 @@ from switchyard.types import RequestView, SignalResult
 
 logger = logging.getLogger(__name__)
 
-# Modules whose import registers signal types. Add yours here (one line per signal family).
-SIGNAL_MODULES: tuple[str, ...] = ("switchyard.signals.rules",)
+_RULES = "switchyard.signals.rules"
+# YAML signal `type` -> the module whose import registers it (imported only when a configured,
+# referenced signal needs it, so unused heavy dependencies are never loaded). A type missing
+# here is looked for in `switchyard.signals.<type>`. Add one line per new signal type.
+SIGNAL_MODULES: dict[str, str] = {
+    "keyword": _RULES,
+    "context_length": _RULES,
+    "message_count": _RULES,
+    "tools": _RULES,
+    "header": _RULES,
+    "metadata": _RULES,
+    "tenant": _RULES,
+    "embedding": "switchyard.signals.embedding_route",
+    "domain": "switchyard.signals.domain",
+    "complexity": "switchyard.signals.complexity",
+    "language": "switchyard.signals.language",
+    "jailbreak": "switchyard.signals.jailbreak",
+    "pii": "switchyard.signals.pii",
+    "learned_router": "switchyard.routing.learned",
+}
 ERROR_LABEL = "error"
 
 
@@ -50,15 +68,18 @@ class RunnerEntry:
         )
 
 
-def _import_signal_modules(modules: Iterable[str]) -> dict[str, str]:
-    """Import each registering module; return {module: error} for those that failed."""
-    failures: dict[str, str] = {}
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            failures[module] = str(exc)
-    return failures
+def _registered(type_name: str, modules: Mapping[str, str]) -> str | None:
+    """Import the module that registers `type_name` if needed; None when it is registered."""
+    if type_name in SIGNALS:
+        return None
+    module = modules.get(type_name, f"switchyard.signals.{type_name}")
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # a broken optional dependency is a configuration problem here
+        return f"importing {module} failed: {type(exc).__name__}: {exc}"
+    if type_name not in SIGNALS:
+        return f"{module} does not register it"
+    return None
 
 
 def _with_latency(entry: RunnerEntry, result: SignalResult, started: float) -> SignalResult:
@@ -91,11 +112,10 @@ class SignalRunner:
         cls,
         routing: RoutingConfig,
         context: SignalContext | None = None,
-        modules: Iterable[str] = SIGNAL_MODULES,
+        modules: Mapping[str, str] = SIGNAL_MODULES,
     ) -> SignalRunner:
         """Build the signals some decision refers to; raise ConfigError when one cannot be."""
         context = context or SignalContext()
-        import_failures = _import_signal_modules(modules)
         referenced: set[str] = set()
         for decision in routing.decisions:
             referenced |= decision.when.signal_names()
@@ -105,15 +125,14 @@ class SignalRunner:
             if config.name not in referenced:
                 continue
             where = f"routing.signals.{index} ({config.name})"
-            registered = SIGNALS.get(config.type)
-            if registered is None:
+            missing = _registered(config.type, modules)
+            if missing is not None:
                 problems.append(
-                    f"{where}: no signal implementation for type {config.type!r}; registered: "
-                    f"{sorted(SIGNALS)}; module import failures: {import_failures or 'none'}"
+                    f"{where}: no signal implementation for type {config.type!r} ({missing})"
                 )
                 continue
             try:
-                signal = registered[1](config, context)
+                signal = SIGNALS[config.type][1](config, context)
             except (ValueError, OSError, ImportError) as exc:
                 problems.append(f"{where}: cannot build signal: {exc}")
                 continue
