@@ -11,6 +11,8 @@ import pytest
 from tests.fakes.harness import RunningGateway, free_port, start_gateway
 from tests.fakes.server import Behaviour, FakeBackend
 
+pytest_plugins = ["tests.fixtures_pg"]  # embedded PostgreSQL (session-scoped)
+
 StartFake = Callable[..., Awaitable[FakeBackend]]
 StartGateway = Callable[[Mapping[str, Any]], Awaitable[RunningGateway]]
 

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import orjson
 from tests.fakes.cache_embedder import HashingEmbedder
-from tests.fixtures_pg import make_table, postgres_dsn  # noqa: F401  (fixtures)
 
 from switchyard.cache.base import CacheEntry, CacheScope, StoreQuery
 from switchyard.cache.pgvector import PgvectorStore
@@ -54,8 +53,8 @@ def entry(vector: np.ndarray[Any, np.dtype[np.float32]], tenant: str = "t", key:
                       min_similarity=0.0, semantic=True, created_at=now, expires_at=now + ttl)
 
 
-async def test_store_finds_exact_and_nearest(postgres_dsn: str,  # noqa: F811
-                                             make_table: Callable[[], str]) -> None:  # noqa: F811
+async def test_store_finds_exact_and_nearest(postgres_dsn: str,
+                                             make_table: Callable[[], str]) -> None:
     store = await PgvectorStore.open(backend(postgres_dsn, make_table()), DIM)
     rng = np.random.default_rng(0)
     vectors = [unit(rng) for _ in range(50)]
@@ -75,8 +74,8 @@ async def test_store_finds_exact_and_nearest(postgres_dsn: str,  # noqa: F811
     await store.aclose()
 
 
-async def test_tenant_isolation_in_postgres(postgres_dsn: str,  # noqa: F811
-                                            make_table: Callable[[], str]) -> None:  # noqa: F811
+async def test_tenant_isolation_in_postgres(postgres_dsn: str,
+                                            make_table: Callable[[], str]) -> None:
     cache = await make_cache(postgres_dsn, make_table())
     prompt = "What is our internal launch code?"
     assert await cache.store(view(prompt), CacheScope(tenant="alice"), answer("secret"))
@@ -87,8 +86,8 @@ async def test_tenant_isolation_in_postgres(postgres_dsn: str,  # noqa: F811
     await cache.aclose()
 
 
-async def test_two_replicas_share_entries(postgres_dsn: str,  # noqa: F811
-                                          make_table: Callable[[], str]) -> None:  # noqa: F811
+async def test_two_replicas_share_entries(postgres_dsn: str,
+                                          make_table: Callable[[], str]) -> None:
     table = make_table()
     first, second = (await make_cache(postgres_dsn, table),
                      await make_cache(postgres_dsn, table))
@@ -105,8 +104,8 @@ async def test_two_replicas_share_entries(postgres_dsn: str,  # noqa: F811
     await second.aclose()
 
 
-async def test_ttl_and_lru_trim(postgres_dsn: str,  # noqa: F811
-                                make_table: Callable[[], str]) -> None:  # noqa: F811
+async def test_ttl_and_lru_trim(postgres_dsn: str,
+                                make_table: Callable[[], str]) -> None:
     store = await PgvectorStore.open(backend(postgres_dsn, make_table(), max_entries=5), DIM)
     rng = np.random.default_rng(1)
     await store.put(entry(unit(rng), key="short", ttl=0.05))
