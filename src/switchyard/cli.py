@@ -26,6 +26,9 @@ def _register() -> None:
     from switchyard import cli_local
 
     cli_local.register(app)
+    from switchyard import cli_signals
+
+    cli_signals.register(app)
 
 
 def main() -> None:

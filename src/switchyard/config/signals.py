@@ -94,6 +94,17 @@ class TenantSignalConfig(SignalBase):
     tenants: list[str] = Field(default_factory=list)
 
 
+# Semantic signal models live with their signals and extend SignalBase, so they are imported
+# here, after it (switchyard.signals imports this module first, which keeps the order).
+from switchyard.signals.semantic_config import (  # noqa: E402
+    ComplexitySignalConfig,
+    DomainSignalConfig,
+    EmbeddingSignalConfig,
+    JailbreakSignalConfig,
+    LanguageSignalConfig,
+    PiiSignalConfig,
+)
+
 SignalConfig = Annotated[
     KeywordSignalConfig
     | ContextLengthSignalConfig
@@ -101,6 +112,12 @@ SignalConfig = Annotated[
     | ToolsSignalConfig
     | HeaderSignalConfig
     | MetadataSignalConfig
-    | TenantSignalConfig,
+    | TenantSignalConfig
+    | EmbeddingSignalConfig
+    | DomainSignalConfig
+    | ComplexitySignalConfig
+    | LanguageSignalConfig
+    | JailbreakSignalConfig
+    | PiiSignalConfig,
     Field(discriminator="type"),
 ]

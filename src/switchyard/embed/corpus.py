@@ -40,15 +40,17 @@ def embed_corpus(
     batch_size: int = 64,
     progress: bool = False,
     embedder: MiniLMEmbedder | None = None,
+    max_length: int = 256,
 ) -> Vectors:
     """Embed every text (float32 [n, dim], unit rows), reusing `<cache_dir>/<key>.npy` if present.
 
     Texts are embedded in length-sorted batches (less padding), then put back in input order.
+    `max_length` (tokens) is ignored when an `embedder` is given (its own is used).
     """
     model = embedder
     directory = cache_dir if cache_dir is not None else default_cache_dir()
     model_id = MiniLMEmbedder.model_id
-    max_length = model.max_length if model is not None else 256
+    max_length = model.max_length if model is not None else max_length
     path = directory / f"{corpus_key(texts, model_id, max_length)}.npy"
     if path.is_file():
         cached: Vectors = np.load(path, allow_pickle=False).astype(np.float32, copy=False)

@@ -48,6 +48,8 @@ def _session_options(threads: int) -> ort.SessionOptions:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    # No busy-waiting between ops: the gateway's event loop and other models share the cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 

@@ -1,0 +1,143 @@
+"""The one embedding resource all semantic signals of a configuration share.
+
+`shared_embeddings(context)` returns the same `SharedEmbeddings` to every signal built with that
+`SignalContext`: one MiniLM model, one micro-batcher, and a small per-request cache so that the
+last user message of a request is embedded once however many signals look at it (concurrent
+signals await the same in-flight embedding).
+
+The model loads in a background thread as soon as the first semantic signal is built, so start-up
+never blocks the event loop; work that needs the model (embedding route examples, say) is queued
+on the same loader thread with `submit()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import numpy as np
+
+from switchyard.embed.base import Vectors
+from switchyard.embed.batcher import BatchingEmbedder
+from switchyard.embed.minilm import MiniLMEmbedder
+from switchyard.signals.base import SignalContext
+
+T = TypeVar("T")
+
+SHARED_KEY = "switchyard.semantic.embeddings"
+REQUEST_CACHE_SIZE = 512
+# Signals read the first 128 tokens of a message: enough to classify it, and half the cost of
+# 256 on long prompts. Training embeds its corpora with the same limit (see signals.training).
+SIGNAL_MAX_TOKENS = 128
+
+
+class SharedEmbeddings:
+    """MiniLM + micro-batcher + per-request embedding cache (bounded, owned here)."""
+
+    def __init__(
+        self,
+        max_batch: int = 32,
+        max_wait_us: int = 2000,
+        threads: int | None = None,
+        max_length: int = SIGNAL_MAX_TOKENS,
+        batching: bool = True,
+    ) -> None:
+        self.max_batch = max_batch if batching else 1
+        self.max_wait_us = max_wait_us if batching else 0
+        self._loader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="model-loader")
+        self._model = self._loader.submit(MiniLMEmbedder, max_length, threads)
+        self._batcher: BatchingEmbedder | None = None
+        self._per_request: OrderedDict[tuple[str, str], asyncio.Future[Vectors]] = OrderedDict()
+        self.dim = 384
+
+    def submit(self, work: Callable[[MiniLMEmbedder], T]) -> concurrent.futures.Future[T]:
+        """Run `work(model)` on the loader thread once the model is loaded (start-up work)."""
+        return self._loader.submit(lambda: work(self._model.result()))
+
+    def model(self) -> MiniLMEmbedder:
+        """The loaded model (blocks until loaded: for offline use, not on the event loop)."""
+        return self._model.result()
+
+    async def ready(self) -> MiniLMEmbedder:
+        return await asyncio.wrap_future(self._model)
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        """Embed through the micro-batcher (no caching)."""
+        if self._batcher is None:
+            model = await self.ready()
+            if self._batcher is None:
+                self._batcher = BatchingEmbedder(model, self.max_batch, self.max_wait_us)
+        return await self._batcher.embed(texts)
+
+    async def embed_for_request(self, request_id: str, texts: Sequence[str]) -> Vectors:
+        """Embed texts of one request; a text already embedded for this request is reused."""
+        futures: list[asyncio.Future[Vectors]] = []
+        missing: list[str] = []
+        owned: list[asyncio.Future[Vectors]] = []
+        loop = asyncio.get_running_loop()
+        for text in texts:
+            key = (request_id, text)
+            future = self._per_request.get(key)
+            if future is None or _failed(future):
+                future = loop.create_future()
+                self._remember(key, future)
+                missing.append(text)
+                owned.append(future)
+            futures.append(future)
+        if missing:
+            await self._fill(missing, owned)
+        rows = [await future for future in futures]
+        return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
+
+    async def _fill(self, texts: list[str], futures: list[asyncio.Future[Vectors]]) -> None:
+        try:
+            vectors = await self.embed(texts)
+        except asyncio.CancelledError:
+            for future in futures:
+                future.cancel()
+            raise
+        except Exception as error:
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+                    future.exception()  # mark retrieved: other awaiters re-raise it themselves
+            raise
+        for future, row in zip(futures, vectors, strict=True):
+            if not future.done():
+                future.set_result(row)
+
+    def _remember(self, key: tuple[str, str], future: asyncio.Future[Vectors]) -> None:
+        self._per_request[key] = future
+        self._per_request.move_to_end(key)
+        while len(self._per_request) > REQUEST_CACHE_SIZE:
+            self._per_request.popitem(last=False)
+
+    async def aclose(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.aclose()
+        self._per_request.clear()
+        self._loader.shutdown(wait=False, cancel_futures=True)
+
+
+async def resolved(future: concurrent.futures.Future[T]) -> T:
+    """The value of a start-up future, awaited without blocking the loop if not ready yet."""
+    if future.done():
+        return future.result()
+    return await asyncio.wrap_future(future)
+
+
+def request_text(text: str) -> str:
+    """The canonical form of a message that semantic signals embed (shared per request)."""
+    return text.strip()
+
+
+def _failed(future: asyncio.Future[Vectors]) -> bool:
+    return future.done() and (future.cancelled() or future.exception() is not None)
+
+
+def shared_embeddings(context: SignalContext) -> SharedEmbeddings:
+    """The configuration's one `SharedEmbeddings` (created, and its model load started, once)."""
+    return context.shared(SHARED_KEY, SharedEmbeddings)
