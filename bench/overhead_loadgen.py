@@ -56,12 +56,12 @@ class _ClientConnection(asyncio.Protocol):
             if end < 0:
                 return
             self.header_end = end + 4
-            head = bytes(self.buffer[:end]).lower()
-            self.status = int(head[9:12])
-            marker = head.find(b"content-length:")
-            if marker >= 0:
-                line_end = head.find(b"\r\n", marker)
-                self.content_length = int(head[marker + 15:line_end if line_end >= 0 else None])
+            lines = bytes(self.buffer[:end]).lower().split(b"\r\n")
+            self.status = int(lines[0][9:12])
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip() == b"content-length":
+                    self.content_length = int(value)
         if not self.first_data_at and self.buffer.find(b"data:", self.header_end) >= 0:
             self.first_data_at = time.perf_counter()
         body_bytes = len(self.buffer) - self.header_end

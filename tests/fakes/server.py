@@ -51,6 +51,7 @@ class Behaviour:
     chunk_delay_s: float = 0.0
     drop_after: int = 2
     content: str = "Hello from the fake backend."
+    stream_content: str = ""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -207,7 +208,8 @@ class FakeBackend:
             options = body.get("stream_options")
             usage = isinstance(options, dict) and bool(options.get("include_usage"))
             build = payloads.chat_stream_events if chat else payloads.completion_stream_events
-            events = build(model, behaviour.content, self.name, behaviour.chunks, usage)
+            text = behaviour.stream_content or behaviour.content
+            events = build(model, text, self.name, behaviour.chunks, usage)
             return _stream_handler(events, behaviour)
         if mode == "drop":
             return _close_handler
@@ -361,7 +363,7 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.content_bytes:
         content = "x" * args.content_bytes
     behaviour = Behaviour(mode=args.mode, delay_s=args.delay_s, chunks=args.chunks,
-                          content=content)
+                          content=content, stream_content=args.stream_content)
     backend = FakeBackend(name=args.name, behaviour=behaviour, models=args.models.split(","),
                           record=not args.no_record)
     await backend.start(args.host, args.port)
@@ -381,6 +383,8 @@ def main() -> None:
     parser.add_argument("--content", default="")
     parser.add_argument("--content-bytes", type=int, default=0,
                         help="answer with this many characters of content")
+    parser.add_argument("--stream-content", default="",
+                        help="text of each stream chunk (default: the answer content)")
     parser.add_argument("--no-record", action="store_true", help="do not keep request bodies")
     args = parser.parse_args()
     try:

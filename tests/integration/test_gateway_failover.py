@@ -128,20 +128,24 @@ async def test_circuit_opens_and_recovers_half_open(
     fake: StartFake, gateway: StartGateway, records_path: Path
 ) -> None:
     bad, good = await fake("bad", mode="fail", status=500), await fake("good")
-    breaker = {"failure_threshold": 2, "open_s": 0.6}
+    open_s = 1.0
+    breaker = {"failure_threshold": 2, "open_s": open_s}
     gw = await gateway(make_config(records_path, {"m1": [("bad", bad.url), ("good", good.url)]},
                                    pool_settings={"circuit_breaker": breaker}))
 
     first = [await gw.chat("m1", f"q{i}") for i in range(8)]
     failures_to_open = bad.inference_count
-    while_open = [await gw.chat("m1", f"o{i}") for i in range(8)]
+    opened_at = bad.inference_requests()[-1].time
+    while_open = []
+    while time.monotonic() < opened_at + 0.6 * open_s or len(while_open) < 3:
+        while_open.append(await gw.chat("m1", f"o{len(while_open)}"))
 
-    assert [r.status_code for r in first + while_open] == [200] * 16
+    assert [r.status_code for r in first + while_open] == [200] * (8 + len(while_open))
     assert failures_to_open == 2, "the breaker should open after exactly 2 failures"
     assert bad.inference_count == failures_to_open, "an open circuit must not receive requests"
 
     bad.set("fixed")
-    await asyncio.sleep(0.7)
+    await asyncio.sleep(max(0.0, opened_at + open_s + 0.1 - time.monotonic()))
     recovered = [await gw.chat("m1", f"r{i}") for i in range(8)]
 
     assert [r.status_code for r in recovered] == [200] * 8
@@ -153,18 +157,28 @@ async def test_circuit_opens_and_recovers_half_open(
 async def test_half_open_probe_failure_reopens(fake: StartFake, gateway: StartGateway,
                                                records_path: Path) -> None:
     bad, good = await fake("bad", mode="fail", status=500), await fake("good")
-    breaker = {"failure_threshold": 1, "open_s": 0.4}
+    open_s = 0.8
+    breaker = {"failure_threshold": 1, "open_s": open_s}
     gw = await gateway(make_config(records_path, {"m1": [("bad", bad.url), ("good", good.url)]},
                                    pool_settings={"circuit_breaker": breaker}))
 
     for i in range(4):
         assert (await gw.chat("m1", f"q{i}")).status_code == 200
     assert bad.inference_count == 1
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(max(0.0, bad.inference_requests()[-1].time + open_s + 0.1
+                            - time.monotonic()))
     for i in range(6):
         assert (await gw.chat("m1", f"p{i}")).status_code == 200
+        if bad.inference_count == 2:
+            break
+    assert bad.inference_count == 2, "a half-open circuit lets one probe through"
+    reopened_at = bad.inference_requests()[-1].time
+    sent = 0
+    while time.monotonic() < reopened_at + 0.5 * open_s or sent < 3:
+        assert (await gw.chat("m1", f"s{sent}")).status_code == 200
+        sent += 1
 
-    assert bad.inference_count == 2, "one half-open probe, then open again"
+    assert bad.inference_count == 2, "a failed probe opens the circuit again"
 
 
 async def test_model_fallback_chain_when_pool_is_failing(
