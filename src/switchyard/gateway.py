@@ -105,7 +105,7 @@ class Gateway:
         self.backend = backend or OpenAIBackend()
         self.dispatcher = Dispatcher(self.models, self.pools, self.backend, self.metrics)
         self.records = RecordWriter(config.records) if config.records.enabled else None
-        self._decision_names = frozenset(self.policy.alias_names)  # route decisions only
+        self._decision_names = {d.name for d in config.routing.decisions}
         self._tasks: list[asyncio.Task[None]] = []
         self._api_keys = config.server.api_keys
         self._tenant_header = config.server.tenant_header.lower()
