@@ -54,7 +54,7 @@ class LlamaCppLaunch:
     extra_args: tuple[str, ...] = ()
     startup_timeout_s: float = 180.0
     python: str = sys.executable
-    server_module: str = "llama_cpp.server"  # tests substitute a stand-in server
+    server_module: str = "switchyard.local.llamacpp_server"  # tests use a stand-in server
 
     @property
     def base_url(self) -> str:
