@@ -54,6 +54,7 @@ class BatchingEmbedder:
         self._pending_texts = 0
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self.batches_run = 0  # observable for tests and benchmarks
 
@@ -63,6 +64,10 @@ class BatchingEmbedder:
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # first use, or reused under a new event loop
+            self._loop = loop
+            self._wakeup = asyncio.Event()
+            self._worker = None
         if self._worker is None or self._worker.done():
             self._worker = loop.create_task(self._run_worker(), name="embedding-batcher")
         call = _PendingCall(list(texts), loop.create_future(), loop.time())

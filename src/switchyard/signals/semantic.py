@@ -44,11 +44,16 @@ class SharedEmbeddings:
         threads: int | None = None,
         max_length: int = SIGNAL_MAX_TOKENS,
         batching: bool = True,
+        model: MiniLMEmbedder | None = None,
     ) -> None:
         self.max_batch = max_batch if batching else 1
         self.max_wait_us = max_wait_us if batching else 0
         self._loader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="model-loader")
-        self._model = self._loader.submit(MiniLMEmbedder, max_length, threads)
+        if model is not None:  # preloaded (tests, benchmarks): share it
+            self._model: concurrent.futures.Future[MiniLMEmbedder] = concurrent.futures.Future()
+            self._model.set_result(model)
+        else:
+            self._model = self._loader.submit(MiniLMEmbedder, max_length, threads)
         self._batcher: BatchingEmbedder | None = None
         self._per_request: OrderedDict[tuple[str, str], asyncio.Future[Vectors]] = OrderedDict()
         self.dim = 384

@@ -139,6 +139,13 @@ class PiiSignalConfig(SignalBase):
     scope: Literal["last_user", "user_turns", "conversation"] = "user_turns"
     language: str = "en"
 
+    @model_validator(mode="after")
+    def _route_policies_name_a_model(self) -> PiiSignalConfig:
+        bare = [entity for entity, policy in self.policies.items() if policy == "route"]
+        if bare:
+            raise ValueError(f"{bare}: write `{{action: route, model: NAME}}` (a model is needed)")
+        return self
+
     def policy_for(self, entity: str) -> PiiPolicy:
         policy = self.policies.get(entity, "allow")
         return PiiPolicy(action=policy) if isinstance(policy, str) else policy
