@@ -5,7 +5,7 @@ Behaviours (`Behaviour.mode`):
     slow        like fixed after `delay_s` (and `chunk_delay_s` between stream chunks)
     fail        `status` (default 500) with an OpenAI error body
     rate_limit  429 with `Retry-After: <retry_after>`
-    garbage     200 with a body that is not JSON
+    garbage     200 with a body that is not JSON (or `body`)
     drop        streams `drop_after` chunks then closes the connection (non-stream: closes
                 without answering)
     down        every path, health included, answers 503
@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gzip
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -50,6 +51,8 @@ class Behaviour:
     chunks: int = 5
     chunk_delay_s: float = 0.0
     drop_after: int = 2
+    gzip: bool = False  # compress JSON answers when the client accepts gzip
+    body: str = ""  # garbage mode: this body instead of the default non-JSON text
     content: str = "Hello from the fake backend."
     stream_content: str = ""
 
@@ -197,7 +200,7 @@ class FakeBackend:
             return response_bytes(429, payloads.error_body("slow down", 429),
                                   extra=(("retry-after", behaviour.retry_after),))
         if mode == "garbage":
-            return response_bytes(200, b"<html>this is not json", "application/json")
+            return response_bytes(200, behaviour.body.encode() or b"<html>this is not json")
         try:
             body = orjson.loads(request.body)
         except orjson.JSONDecodeError:
@@ -214,6 +217,10 @@ class FakeBackend:
         if mode == "drop":
             return _close_handler
         answer = self._answer(chat, model, behaviour.content)
+        if behaviour.gzip and "gzip" in request.headers.get("accept-encoding", ""):
+            build = payloads.chat_completion if chat else payloads.text_completion
+            answer = response_bytes(200, gzip.compress(build(model, behaviour.content, self.name)),
+                                    extra=(("content-encoding", "gzip"),))
         if mode == "slow":
             return _delayed_handler(answer, behaviour.delay_s)
         return answer
