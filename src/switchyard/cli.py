@@ -29,6 +29,9 @@ def _register() -> None:
     from switchyard import cli_signals
 
     cli_signals.register(app)
+    from switchyard import cli_learn
+
+    cli_learn.register(app)
 
 
 def main() -> None:

@@ -42,6 +42,7 @@ class TrainedRouter:
     cost_model: LinearCostModel
     reference_cost: float
     embedder_id: str = ""
+    feature_set: str = "full"
     meta: dict[str, Any] = field(default_factory=dict)
     extra_arrays: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
 
@@ -72,6 +73,7 @@ def save_router(router: TrainedRouter, path: Path | str) -> Path:
         "models": list(router.models),
         "reference_cost": router.reference_cost,
         "embedder_id": router.embedder_id,
+        "feature_set": router.feature_set,
         "meta": router.meta,
     }
     payload: dict[str, np.ndarray[Any, Any]] = {f"p.{k}": v for k, v in arrays.items()}
@@ -122,6 +124,7 @@ def load_router(path: Path | str) -> TrainedRouter:
         cost_model=cost_model,
         reference_cost=float(header["reference_cost"]),
         embedder_id=str(header.get("embedder_id", "")),
+        feature_set=str(header.get("feature_set", "full")),
         meta=dict(header.get("meta", {})),
         extra_arrays={k[2:]: v for k, v in arrays.items() if k.startswith("x.")},
     )

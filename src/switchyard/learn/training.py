@@ -9,8 +9,9 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -22,13 +23,16 @@ from switchyard.learn.routers.base import FloatArray, LinearCostModel, QualityPr
 
 # Small grids: the machine is shared; every value here was cheap to try on llmrouter9.
 DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
-    "knn": {"k": [10, 20, 40, 80], "temperature": [0.02, 0.05, 1.0], "prior_weight": [0.0, 2.0]},
-    "mlp": {"hidden": [64], "l2": [1e-3, 1e-2, 3e-2], "epochs": [15, 40]},
-    "mf": {"rank": [32], "l2": [1e-3, 1e-2, 3e-2], "epochs": [15, 40]},
-    "irt": {"dims": [16], "l2": [1e-3, 1e-2, 3e-2], "epochs": [15, 40]},
+    "knn": {"k": [20, 40, 80], "temperature": [0.05, 1.0], "prior_weight": [0.0, 2.0]},
+    "mlp": {"l2": [1e-3, 1e-2, 3e-2], "epochs": [30], "batch_size": [512]},
+    "mf": {"l2": [1e-3, 1e-2, 3e-2], "epochs": [30], "batch_size": [512]},
+    "irt": {"l2": [1e-3, 1e-2, 3e-2], "epochs": [30], "batch_size": [512]},
+    "task": {"l2": [1e-4, 1e-3], "shrinkage": [5.0, 20.0]},
     "constant": {},
 }
-ENSEMBLE_MEMBERS = ("knn", "mlp", "irt")
+ENSEMBLE_MEMBERS = ("task", "knn", "mf", "mlp", "irt")
+ENSEMBLE_OPTIONS = (("knn", "mlp"), ("task", "knn"), ("task", "knn", "mf"), ("task", "knn", "mlp"),
+                    ("task", "knn", "mf", "mlp"), ("task", "knn", "irt"))
 
 Progress = Callable[[str], None]
 
@@ -40,6 +44,15 @@ class TuningResult:
     cv_score: float
     table: list[tuple[dict[str, Any], float]]
     seconds: float
+
+
+def single_threaded_blas() -> AbstractContextManager[object]:
+    """Small matrices train faster on one BLAS thread, and the machine is shared anyway."""
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        return nullcontext()
+    return cast(AbstractContextManager[object], threadpool_limits(limits=1))
 
 
 def prompt_chars(dataset: RoutingDataset) -> FloatArray:
@@ -63,16 +76,17 @@ def build_predictor(kind: str, params: Mapping[str, Any]) -> QualityPredictor:
 
 def fit_router(kind: str, dataset: RoutingDataset, features: FloatArray,
                params: Mapping[str, Any], seed: int = 0,
-               embedder_id: str = "") -> TrainedRouter:
+               embedder_id: str = "", feature_set: str = "full") -> TrainedRouter:
     """Fit one router with fixed hyper-parameters on the whole of `dataset`."""
     start = time.perf_counter()
     predictor = build_predictor(kind, params)
-    predictor.fit(features, dataset.quality, seed=seed)
+    with single_threaded_blas():
+        predictor.fit(features, dataset.quality, seed=seed, groups=dataset.categories)
     cost_model = LinearCostModel.fit(prompt_chars(dataset), dataset.cost)
     meta = {"params": dict(params), "seed": seed, "train_rows": len(dataset),
             "train_dataset": dataset.name, "fit_seconds": time.perf_counter() - start}
     return TrainedRouter(kind, dataset.models, predictor, cost_model,
-                         reference_cost_of(dataset), embedder_id, meta)
+                         reference_cost_of(dataset), embedder_id, feature_set, meta)
 
 
 def routing_score(router: TrainedRouter, valid: RoutingDataset, features: FloatArray) -> float:
@@ -115,11 +129,8 @@ def tune_ensemble(tuned: Mapping[str, TuningResult], dataset: RoutingDataset,
                   features: FloatArray, *, folds: int = 3, seed: int = 0,
                   progress: Progress | None = None) -> TuningResult:
     """Choose ensemble membership (among tuned members) by the same CV."""
-    available = [k for k in ENSEMBLE_MEMBERS if k in tuned]
-    options = [list(c) for r in range(2, len(available) + 1)
-               for c in itertools.combinations(available, r)]
-    space = {"members": options}
-    base = {k: tuned[k].params for k in available}
+    options = [list(o) for o in ENSEMBLE_OPTIONS if all(k in tuned for k in o)]
+    base = {k: t.params for k, t in tuned.items()}
     start = time.perf_counter()
     splits = kfold_indices(len(dataset), folds, seed)
     table: list[tuple[dict[str, Any], float]] = []
@@ -133,6 +144,5 @@ def tune_ensemble(tuned: Mapping[str, TuningResult], dataset: RoutingDataset,
         table.append((params, float(np.mean(scores))))
         if progress is not None:
             progress(f"ensemble {members}: cv={table[-1][1]:.4f}")
-    del space
     best_params, best_score = max(table, key=lambda row: row[1])
     return TuningResult("ensemble", best_params, best_score, table, time.perf_counter() - start)

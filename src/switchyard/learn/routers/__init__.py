@@ -1,4 +1,4 @@
-"""Learned routers: quality predictors (knn, mf, mlp, irt, ensemble, constant) and choice rules."""
+"""Learned routers: quality predictors (knn, mf, mlp, irt, task, ensemble) and choice rules."""
 
 from __future__ import annotations
 
@@ -12,18 +12,20 @@ from switchyard.learn.routers.irt import IRTPredictor
 from switchyard.learn.routers.knn import KNNPredictor
 from switchyard.learn.routers.mf import MFPredictor
 from switchyard.learn.routers.mlp import MLPPredictor
+from switchyard.learn.routers.task import TaskPredictor
 
 PREDICTOR_TYPES: dict[str, Callable[..., QualityPredictor]] = {
     "knn": KNNPredictor,
     "mf": MFPredictor,
     "mlp": MLPPredictor,
     "irt": IRTPredictor,
+    "task": TaskPredictor,
     "constant": ConstantPredictor,
 }
 
 
 def make_predictor(kind: str, **params: Any) -> QualityPredictor:
-    """A fresh predictor of `kind` ("knn", "mf", "mlp", "irt", "constant")."""
+    """A fresh predictor of `kind` ("knn", "mf", "mlp", "irt", "task", "constant")."""
     try:
         factory = PREDICTOR_TYPES[kind]
     except KeyError:
@@ -40,5 +42,6 @@ __all__ = [
     "KNNPredictor",
     "MFPredictor",
     "MLPPredictor",
+    "TaskPredictor",
     "make_predictor",
 ]

@@ -24,12 +24,16 @@ IndexArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 ArrayDict = dict[str, npt.NDArray[Any]]
 JsonDict = dict[str, Any]
+# Optional per-row training labels (e.g. the dataset's task/category). Only training may use
+# them: a predictor must derive everything it needs at serving time from the features.
+Groups = Sequence[str | None] | None
 
 
 class QualityPredictor(Protocol):
     kind: ClassVar[str]
 
-    def fit(self, features: FloatArray, quality: FloatArray, seed: int = 0) -> None:
+    def fit(self, features: FloatArray, quality: FloatArray, seed: int = 0,
+            groups: Groups = None) -> None:
         """Learn from features [n, d] and quality [n, m] (NaN = outcome missing)."""
         ...
 

@@ -9,6 +9,7 @@ import numpy as np
 from switchyard.learn.routers.base import (
     ArrayDict,
     FloatArray,
+    Groups,
     JsonDict,
     observed_column_means,
     register_predictor,
@@ -28,7 +29,8 @@ class ConstantPredictor:
     def __init__(self) -> None:
         self._means = np.zeros(0)
 
-    def fit(self, features: FloatArray, quality: FloatArray, seed: int = 0) -> None:
+    def fit(self, features: FloatArray, quality: FloatArray, seed: int = 0,
+            groups: Groups = None) -> None:
         self._means = observed_column_means(quality)
 
     def predict(self, features: FloatArray) -> FloatArray:

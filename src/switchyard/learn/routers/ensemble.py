@@ -11,6 +11,7 @@ from switchyard.learn.routers.base import (
     PREDICTOR_LOADERS,
     ArrayDict,
     FloatArray,
+    Groups,
     JsonDict,
     QualityPredictor,
     register_predictor,
@@ -29,9 +30,10 @@ class EnsemblePredictor:
         raw = np.ones(len(members)) if weights is None else np.asarray(weights, dtype=float)
         self.weights = raw / raw.sum()
 
-    def fit(self, features: FloatArray, quality: FloatArray, seed: int = 0) -> None:
+    def fit(self, features: FloatArray, quality: FloatArray, seed: int = 0,
+            groups: Groups = None) -> None:
         for offset, member in enumerate(self.members):
-            member.fit(features, quality, seed=seed + offset)
+            member.fit(features, quality, seed=seed + offset, groups=groups)
 
     def predict(self, features: FloatArray) -> FloatArray:
         total = np.zeros(0)

@@ -19,6 +19,7 @@ from switchyard.learn.routers._optim import Params, logit, masked_bce, sigmoid, 
 from switchyard.learn.routers.base import (
     ArrayDict,
     FloatArray,
+    Groups,
     JsonDict,
     observed_column_means,
     register_predictor,
@@ -41,7 +42,8 @@ class IRTPredictor:
         self.batch_size = batch_size
         self.params: Params = {}
 
-    def fit(self, features: FloatArray, quality: FloatArray, seed: int = 0) -> None:
+    def fit(self, features: FloatArray, quality: FloatArray, seed: int = 0,
+            groups: Groups = None) -> None:
         rng = np.random.default_rng(seed)
         dim, models = features.shape[1], quality.shape[1]
         self.params = {

@@ -9,6 +9,7 @@ import numpy as np
 from switchyard.learn.routers.base import (
     ArrayDict,
     FloatArray,
+    Groups,
     JsonDict,
     observed_column_means,
     register_predictor,
@@ -37,7 +38,8 @@ class KNNPredictor:
         self._seen = np.zeros((0, 0), dtype=bool)
         self._prior = np.zeros(0)
 
-    def fit(self, features: FloatArray, quality: FloatArray, seed: int = 0) -> None:
+    def fit(self, features: FloatArray, quality: FloatArray, seed: int = 0,
+            groups: Groups = None) -> None:
         norms = np.linalg.norm(features, axis=1, keepdims=True)
         self._keys = (features / np.maximum(norms, 1e-12)).astype(np.float32)
         self._seen = ~np.isnan(quality)

@@ -10,6 +10,7 @@ from switchyard.learn.routers._optim import Params, logit, masked_bce, sigmoid, 
 from switchyard.learn.routers.base import (
     ArrayDict,
     FloatArray,
+    Groups,
     JsonDict,
     observed_column_means,
     register_predictor,
@@ -40,7 +41,8 @@ class MLPPredictor:
             "b2": logit(prior),
         }
 
-    def fit(self, features: FloatArray, quality: FloatArray, seed: int = 0) -> None:
+    def fit(self, features: FloatArray, quality: FloatArray, seed: int = 0,
+            groups: Groups = None) -> None:
         self._init(features.shape[1], quality.shape[1], observed_column_means(quality), seed)
         train(self, features, quality, epochs=self.epochs, batch_size=self.batch_size,
               lr=self.lr, l2={"w1": self.l2, "w2": self.l2}, seed=seed)

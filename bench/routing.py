@@ -1,0 +1,188 @@
+"""Learned cost–quality routing on real per-prompt outcomes (issue #5).
+
+For each dataset: tune every router by 3-fold CV on train only, fit on train, sweep λ on the
+held-out test split, and compare with baselines computed in the same run. Also: leak-free
+llmrouter9 test, calibration, onboarding (MF/IRT), training time and serving latency.
+
+    .venv/bin/python bench/routing.py            # full run (tuning; ~10-20 min on 2 cores)
+    .venv/bin/python bench/routing.py --quick    # default hyper-parameters, no tuning
+
+Writes bench/results/routing.{json,md} and bench/results/routing_<dataset>.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import RESULTS_DIR, write_results  # noqa: E402
+from _routing_report import build_outputs  # noqa: E402
+from switchyard.embed.corpus import embed_corpus  # noqa: E402
+from switchyard.learn.artifacts import TrainedRouter, save_router  # noqa: E402
+from switchyard.learn.calibration import calibrate_cost, calibrate_share  # noqa: E402
+from switchyard.learn.datasets import (  # noqa: E402
+    RoutingDataset,
+    load_outcomes,
+    split_by_prompt_hash,
+    without_prompts_in,
+)
+from switchyard.learn.features import build_features  # noqa: E402
+from switchyard.learn.onboarding import onboarding_experiment  # noqa: E402
+from switchyard.learn.plots import plot_report  # noqa: E402
+from switchyard.learn.report import EvalReport, evaluate_all, train_routers  # noqa: E402
+from switchyard.learn.training import prompt_chars  # noqa: E402
+from switchyard.routing.learned import LearnedRouter  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routing"
+KINDS = ("knn", "mf", "mlp", "irt", "task", "ensemble")
+DATASETS = ("llmrouter9", "routellm_mmlu", "routellm_gsm8k", "routerbench_subset")
+FILES = {"llmrouter9": "llmrouter9", "routellm_mmlu": "routellm-mmlu",
+         "routellm_gsm8k": "routellm-gsm8k", "routerbench_subset": "routerbench-subset"}
+
+
+def load_split(key: str) -> tuple[RoutingDataset, RoutingDataset]:
+    stem = FILES[key]
+    if key.startswith("routellm"):
+        return split_by_prompt_hash(load_outcomes(DATA / f"{stem}.all.jsonl.gz"))
+    return (load_outcomes(DATA / f"{stem}.train.jsonl.gz"),
+            load_outcomes(DATA / f"{stem}.test.jsonl.gz"))
+
+
+def featurise(dataset: RoutingDataset, feature_set: str) -> np.ndarray[Any, Any]:
+    return build_features(dataset.prompts, feature_set, lambda texts: embed_corpus(texts))
+
+
+def headline(report: EvalReport) -> str:
+    """The learned router with the best CV score on train (not chosen on test)."""
+    scored = {k: t.cv_score for k, t in report.tuning.items() if k in report.metrics}
+    return max(scored, key=lambda k: scored[k]) if scored else "ensemble"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run_dataset(key: str, feature_set: str, quick: bool) -> dict[str, Any]:
+    train, test = load_split(key)
+    log(f"{key}: {len(train)} train / {len(test)} test, {len(train.models)} models")
+    x_train, x_test = featurise(train, feature_set), featurise(test, feature_set)
+    routers, tuning, seconds = train_routers(train, x_train, KINDS, tune_params=not quick,
+                                             seed=0, progress=None)
+    report = evaluate_all(train, test, routers, x_test)
+    report.tuning, report.fit_seconds = tuning, seconds
+    plot_report(report, RESULTS_DIR / f"routing_{key}.png", f"{key}: test split")
+    out: dict[str, Any] = {"train": train, "test": test, "x_train": x_train, "x_test": x_test,
+                           "report": report, "headline": headline(report)}
+    if key == "llmrouter9":
+        leak_free = without_prompts_in(test, train)
+        keep = [test.ids.index(i) for i in leak_free.ids]
+        out["leak_free"] = evaluate_all(train, leak_free, routers, x_test[keep])
+        plot_report(out["leak_free"], RESULTS_DIR / "routing_llmrouter9_leakfree.png",
+                    "llmrouter9: leak-free test (119 train duplicates removed)")
+    log(f"{key}: done; headline router (best CV on train) = {out['headline']}")
+    return out
+
+
+def calibration_check(run: dict[str, Any], key: str) -> dict[str, float]:
+    """Calibrate λ on train prompts; report what the target gives on test."""
+    report: EvalReport = run["report"]
+    router: TrainedRouter = report.routers[run["headline"]]
+    train, test = run["train"], run["test"]
+    q_train, c_train = router.predict(run["x_train"], prompt_chars(train))
+    q_test, c_test = router.predict(run["x_test"], prompt_chars(test))
+    rows = np.arange(len(test))
+    if key.startswith("routellm"):
+        strong = test.models.index(report.reference.strong or "")
+        cal = calibrate_share(q_train, c_train, router.reference_cost, strong, 0.5)
+        choice = router.choose(q_test, c_test, lam=cal.lam)
+        return {"target_strong_share": 0.5, "train_share": cal.achieved,
+                "test_share": float(np.mean(choice == strong))}
+    budget = 0.25 * report.reference.best_cost
+    cal = calibrate_cost(q_train, c_train, router.reference_cost, budget)
+    choice = router.choose(q_test, c_test, lam=cal.lam)
+    return {"target_cost": budget, "train_cost": cal.achieved,
+            "test_cost": float(np.mean(test.cost[rows, choice])),
+            "test_quality": float(np.mean(test.quality[rows, choice])),
+            "best_single_quality": report.reference.best_quality}
+
+
+def serving_latency(run: dict[str, Any]) -> dict[str, float]:
+    """Artifact load time and per-request choose() latency (on top of the embedding)."""
+    report: EvalReport = run["report"]
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in ("knn", run["headline"]):
+            path = save_router(report.routers[name], Path(folder) / f"{name}.npz")
+            start = time.perf_counter()
+            router = LearnedRouter.load(path)
+            out[f"{name}_load_s"] = time.perf_counter() - start
+            out[f"{name}_artifact_mb"] = path.stat().st_size / 1e6
+            timings = []
+            for i in range(1000):
+                features = run["x_test"][i % len(run["x_test"])]
+                start = time.perf_counter()
+                router.choose(features, 300, lam=0.1)
+                timings.append((time.perf_counter() - start) * 1000)
+            out[f"{name}_choose_p50_ms"] = float(np.median(timings))
+            out[f"{name}_choose_p99_ms"] = float(np.percentile(timings, 99))
+    from switchyard.embed.minilm import MiniLMEmbedder
+
+    embedder = MiniLMEmbedder()
+    prompt = run["test"].prompts[0]
+    embedder.embed_batch([prompt])
+    timings = []
+    for _ in range(50):
+        start = time.perf_counter()
+        embedder.embed_batch([prompt])
+        timings.append((time.perf_counter() - start) * 1000)
+    out["embed_p50_ms"] = float(np.median(timings))
+    return out
+
+
+def onboarding(run: dict[str, Any], model: str) -> list[dict[str, Any]]:
+    report: EvalReport = run["report"]
+    results = []
+    for kind in ("mf", "irt"):
+        params = report.routers[kind].meta["params"]
+        log(f"onboarding {model} into {kind}")
+        results.append(onboarding_experiment(kind, run["train"], run["test"], run["x_train"],
+                                             run["x_test"], model, params))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="no CV tuning")
+    parser.add_argument("--features", default="full+last", choices=("full", "full+last"))
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        raise SystemExit(f"routing data not found at {DATA}")
+    runs = {key: run_dataset(key, args.features, args.quick)
+            for key in args.datasets.split(",")}
+    extra: dict[str, Any] = {"features": args.features, "tuned": not args.quick}
+    if "llmrouter9" in runs:
+        extra["calibration_llmrouter9"] = calibration_check(runs["llmrouter9"], "llmrouter9")
+        extra["serving"] = serving_latency(runs["llmrouter9"])
+        extra["onboarding"] = onboarding(runs["llmrouter9"], "llama-3.1-8b-instruct")
+    if "routellm_mmlu" in runs:
+        extra["calibration_routellm_mmlu"] = calibration_check(runs["routellm_mmlu"],
+                                                               "routellm_mmlu")
+    metrics, markdown, details = build_outputs(runs, extra)
+    path = write_results("routing", metrics, markdown, details)
+    log(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
