@@ -7,19 +7,26 @@ Feature sets:
 
 - `full`: the embedding of the whole prompt (what other semantic signals embed too);
 - `full+last`: [embedding(full), embedding(last_block)] — 2 × dim; for a one-paragraph prompt
-  both halves are the same vector, so the second embedding costs nothing extra.
+  both halves are the same vector, so the second embedding costs nothing extra;
+- `+stats`: a few scaled text statistics (length, digits, lines, sentences, code/maths marks).
 
 Everything here is available at serving time from the request text alone.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-FEATURE_SETS = ("full", "full+last")
+_DIGITS = re.compile(r"\d+")
+_SENTENCE = re.compile(r"[.!?](\s|$)")
+_CODE = re.compile(r"\bdef |\breturn\b|```|\bclass |[{};]")
+_MATH = re.compile(r"[=+*/^$\\]")
+
+FEATURE_SETS = ("full", "full+last", "full+last+stats")
 MIN_BLOCK_CHARS = 64
 
 Vectors = npt.NDArray[np.float32]
@@ -39,11 +46,24 @@ def last_block(prompt: str, min_chars: int = MIN_BLOCK_CHARS) -> str:
 
 
 def views_needed(feature_set: str) -> tuple[str, ...]:
-    if feature_set == "full":
-        return ("full",)
-    if feature_set == "full+last":
-        return ("full", "last")
-    raise ValueError(f"unknown feature set {feature_set!r}; known: {FEATURE_SETS}")
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {feature_set!r}; known: {FEATURE_SETS}")
+    return ("full",) if feature_set == "full" else ("full", "last")
+
+
+def text_stats(prompts: Sequence[str]) -> npt.NDArray[np.float64]:
+    """[n, 6] roughly unit-scaled statistics of the prompt text."""
+    rows = []
+    for prompt in prompts:
+        rows.append([
+            np.log1p(len(prompt)) / 8.0,
+            min(len(_DIGITS.findall(prompt)), 60) / 20.0,
+            min(prompt.count("\n"), 60) / 20.0,
+            min(len(_SENTENCE.findall(prompt)), 60) / 20.0,
+            min(len(_CODE.findall(prompt)), 30) / 10.0,
+            min(len(_MATH.findall(prompt)), 60) / 20.0,
+        ])
+    return np.asarray(rows, dtype=np.float64).reshape(len(prompts), 6)
 
 
 def view_texts(prompts: Sequence[str], view: str) -> list[str]:
@@ -75,4 +95,6 @@ def build_features(prompts: Sequence[str], feature_set: str,
         if changed:
             vectors[changed] = embed([texts[i] for i in changed])
         parts.append(vectors)
+    if feature_set.endswith("+stats"):
+        parts.append(text_stats(prompts))
     return np.concatenate(parts, axis=1)

@@ -31,8 +31,10 @@ DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
     "constant": {},
 }
 ENSEMBLE_MEMBERS = ("task", "knn", "mf", "mlp", "irt")
+BAGGED = ("mf", "mlp", "irt")  # seed-bagged inside an ensemble (variance reduction)
+DEFAULT_BAGS = 3
 ENSEMBLE_OPTIONS = (("knn", "mlp"), ("task", "knn"), ("task", "knn", "mf"), ("task", "knn", "mlp"),
-                    ("task", "knn", "mf", "mlp"), ("task", "knn", "irt"))
+                    ("task", "knn", "mf", "mlp"), ("knn", "mf", "mlp"), ("mf", "mlp", "irt"))
 
 Progress = Callable[[str], None]
 
@@ -68,9 +70,15 @@ def reference_cost_of(dataset: RoutingDataset) -> float:
 
 def build_predictor(kind: str, params: Mapping[str, Any]) -> QualityPredictor:
     if kind == "ensemble":
-        members = [make_predictor(k, **dict(params.get(k, {}))) for k in
-                   params.get("members", ENSEMBLE_MEMBERS)]
-        return EnsemblePredictor(members, params.get("weights"))
+        kinds = list(params.get("members", ENSEMBLE_MEMBERS))
+        bags = int(params.get("bags", DEFAULT_BAGS))
+        members, weights = [], []
+        for member in kinds:  # neural members: `bags` seeds each, sharing the member's weight
+            copies = bags if member in BAGGED else 1
+            members += [make_predictor(member, **dict(params.get(member, {})))
+                        for _ in range(copies)]
+            weights += [1.0 / copies] * copies
+        return EnsemblePredictor(members, weights)
     return make_predictor(kind, **dict(params))
 
 

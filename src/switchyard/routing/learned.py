@@ -24,7 +24,7 @@ import numpy.typing as npt
 from switchyard.errors import ConfigError
 from switchyard.learn.artifacts import TrainedRouter, load_router
 from switchyard.learn.calibration import calibrate_cost, calibrate_share
-from switchyard.learn.features import last_block
+from switchyard.learn.features import last_block, text_stats
 from switchyard.routing.learned_config import LearnedRouterSignalConfig
 from switchyard.signals.base import SignalContext, register_signal
 from switchyard.types import RequestView, SignalResult
@@ -60,12 +60,17 @@ class LearnedRouter:
         tail = last_block(text)
         return [text] if tail == text else [text, tail]
 
-    def features_from(self, vectors: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    def features_from(self, vectors: npt.NDArray[np.floating],
+                      text: str) -> npt.NDArray[np.float64]:
         """One feature row from the embeddings of `texts_to_embed(text)`, in that order."""
         rows = np.asarray(vectors, dtype=np.float64)
-        if self.trained.feature_set == "full":
+        feature_set = self.trained.feature_set
+        if feature_set == "full":
             return np.asarray(rows[0], dtype=np.float64)
-        return np.concatenate([rows[0], rows[-1]])
+        parts = [rows[0], rows[-1]]
+        if feature_set.endswith("+stats"):
+            parts.append(text_stats([text])[0])
+        return np.concatenate(parts)
 
     def predict(self, features: npt.NDArray[np.floating],
                 prompt_chars: Sequence[int] | npt.NDArray[np.floating],
@@ -133,7 +138,8 @@ class LearnedRouterSignal:
         text = request_text(view.last_user_text)
         texts = self.router.texts_to_embed(text)
         vectors = await self._embeddings.embed_for_request(view.request_id, texts)
-        choice = self.router.choose(self.router.features_from(vectors), len(text), lam=self.lam,
+        features = self.router.features_from(vectors, text)
+        choice = self.router.choose(features, len(text), lam=self.lam,
                                     target=self.config.quality_target)
         details: dict[str, float] = {}
         for model, (quality, cost) in choice.predictions.items():
