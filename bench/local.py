@@ -98,7 +98,7 @@ def first_and_second_run(work: Path) -> dict[str, float]:
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
     env.update(PIP_CACHE_DIR=str(work / "pip-cache"),
-               SWITCHYARD_MODEL_CACHE=str(work / "model-cache"), PYTHON=sys.executable)
+               SWITCHYARD_MODEL_CACHE=str(work / "model-cache"))
     port = free_port()
     first, _ = make_run(clone, env, port, work / "first-run.log")
     second, _ = make_run(clone, env, port, work / "second-run.log")

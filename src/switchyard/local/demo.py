@@ -16,8 +16,6 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from switchyard.config.schema import ModelConfig
 
@@ -45,7 +43,8 @@ class DemoResult:
 
     @property
     def first_line(self) -> str:
-        lines = [line.strip() for line in self.answer.strip().splitlines() if line.strip()]
+        lines = [line.strip() for line in self.answer.splitlines()
+                 if line.strip() and not line.strip().startswith("```")]
         return lines[0] if lines else ""
 
     def cost_usd(self, models: Mapping[str, ModelConfig], model: str | None = None) -> float:
@@ -88,15 +87,19 @@ async def run_prompts(base_url: str, prompts: Sequence[str], model: str = "auto"
         return [await ask(client, prompt, model, max_tokens) for prompt in prompts]
 
 
-def _table(results: Sequence[DemoResult], models: Mapping[str, ModelConfig]) -> Table:
-    table = Table("#", "decision", "model", "latency", "tokens", "cost $", "prompt → first line")
+def _report(results: Sequence[DemoResult], models: Mapping[str, ModelConfig]) -> str:
+    lines: list[str] = []
     for index, result in enumerate(results, 1):
-        table.add_row(
-            str(index), result.decision or "-", result.model or f"HTTP {result.status}",
-            f"{result.latency_s:.1f}s", f"{result.prompt_tokens}+{result.completion_tokens}",
-            f"{result.cost_usd(models):.7f}", f"{result.prompt}\n→ {result.first_line[:100]}",
-        )
-    return table
+        where = (f"{result.decision or '-'} → {result.model} ({result.endpoint})"
+                 if result.status == 200 else f"HTTP {result.status}")
+        lines += [
+            f"{index}. {result.prompt}",
+            f"   {where}  {result.latency_s:.1f}s  "
+            f"{result.prompt_tokens}+{result.completion_tokens} tokens  "
+            f"${result.cost_usd(models):.7f}",
+            f"   {result.first_line[:96]}",
+        ]
+    return "\n".join(lines)
 
 
 def demo(
@@ -114,14 +117,13 @@ def demo(
     cfg = _load_or_exit(config or default_config_path())
     models = cfg.model_by_name()
     large = most_expensive(models)
-    console = Console()
     try:
         results = asyncio.run(run_prompts(url, DEMO_PROMPTS, max_tokens=max_tokens))
     except httpx.HTTPError as exc:
         typer.echo(f"error: cannot reach the gateway at {url} ({exc!r}); start it with "
                    "`make run` or `switchyard serve`", err=True)
         raise typer.Exit(1) from None
-    console.print(_table(results, models))
+    typer.echo(_report(results, models))
     routed = sum(r.cost_usd(models) for r in results)
     if compare:
         baseline = asyncio.run(run_prompts(url, DEMO_PROMPTS, model=large.name,
@@ -132,8 +134,7 @@ def demo(
         all_large = sum(r.cost_usd(models, large.name) for r in results)
         how = f"same token counts priced as {large.name}"
     ratio = routed / all_large if all_large else 0.0
-    console.print(f"total cost ${routed:.7f} vs all-large ${all_large:.7f} ({how}): "
-                  f"{ratio:.0%} of the all-large cost; "
-                  f"{sum(r.latency_s for r in results):.1f}s in total")
+    typer.echo(f"\ntotal cost ${routed:.7f} vs all-large ${all_large:.7f} ({how}): "
+               f"{ratio:.0%} of the all-large cost; {sum(r.latency_s for r in results):.1f}s")
     if any(r.status != 200 for r in results):
         raise typer.Exit(1)
