@@ -1,4 +1,5 @@
-"""Supervise one `python -m llama_cpp.server` child process.
+"""Supervise one llama.cpp server child process (`switchyard.local.llamacpp_server`, a thin
+wrapper around llama-cpp-python's `python -m llama_cpp.server` taking the same flags).
 
 The child runs in its own process group (so a terminal's Ctrl-C reaches only the gateway, which
 then stops its children in order) and asks the kernel to SIGTERM it if the gateway dies without
