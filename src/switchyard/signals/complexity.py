@@ -82,6 +82,10 @@ class ComplexitySignal:
             return "easy"
         return "medium"
 
+    async def ready(self) -> None:
+        await resolved(self._hard)
+        await resolved(self._easy)
+
     async def evaluate(self, view: RequestView) -> SignalResult:
         started = time.perf_counter()
         text = request_text(view.last_user_text)

@@ -51,6 +51,10 @@ class DomainSignal:
         self._custom_owner = np.array(owners, dtype=np.int64)
         self._custom_vectors = self._embeddings.submit(lambda model: model.embed_batch(examples))
 
+    async def ready(self) -> None:
+        """Wait until the model is loaded and the custom examples are embedded."""
+        await resolved(self._custom_vectors)
+
     async def evaluate(self, view: RequestView) -> SignalResult:
         started = time.perf_counter()
         text = domain_text(view.last_user_text)

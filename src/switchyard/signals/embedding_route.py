@@ -72,6 +72,9 @@ class EmbeddingRouteSignal:
             dtype=np.float32,
         )
 
+    async def ready(self) -> None:
+        await resolved(self._index)
+
     async def evaluate(self, view: RequestView) -> SignalResult:
         started = time.perf_counter()
         text = request_text(view.last_user_text)

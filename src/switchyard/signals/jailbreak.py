@@ -48,6 +48,9 @@ class JailbreakSignal:
         self.threshold = config.threshold if config.threshold is not None else trained
         self._embeddings = shared_embeddings(context)
 
+    async def ready(self) -> None:
+        await self._embeddings.ready()
+
     async def evaluate(self, view: RequestView) -> SignalResult:
         started = time.perf_counter()
         turns = scored_turns(view, self.config.include_system)

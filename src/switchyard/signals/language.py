@@ -64,6 +64,9 @@ class LanguageSignal:
         )
         self._wanted = {code.lower() for code in config.languages}
 
+    async def ready(self) -> None:
+        await resolved(self._detector)
+
     async def evaluate(self, view: RequestView) -> SignalResult:
         started = time.perf_counter()
         text = " ".join(view.last_user_text[:MAX_CHARS].split())

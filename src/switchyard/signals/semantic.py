@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -146,3 +146,15 @@ def _failed(future: asyncio.Future[Vectors]) -> bool:
 def shared_embeddings(context: SignalContext) -> SharedEmbeddings:
     """The configuration's one `SharedEmbeddings` (created, and its model load started, once)."""
     return context.shared(SHARED_KEY, SharedEmbeddings)
+
+
+async def wait_until_ready(signals: Iterable[object]) -> None:
+    """Await `ready()` of every signal that has one (models loaded, examples embedded).
+
+    For the gateway's start-up / readiness probe; evaluation works before this too (the first
+    requests then wait for the models).
+    """
+    for signal in signals:
+        ready = getattr(signal, "ready", None)
+        if ready is not None:
+            await ready()

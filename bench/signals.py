@@ -1,0 +1,188 @@
+"""Semantic signals: quality bars and latency/throughput with every ML signal on.
+
+    python bench/signals.py            # full run
+    python bench/signals.py --quick    # fewer requests (smoke test)
+
+Quality (see bench/_signals_quality.py): domain accuracy on vllm_sr_domain_eval.jsonl (never
+trained on), jailbreak held-out AUC / benign FPR / leave-one-source-out AUC, PII recall and
+precision on the Presidio synthetic set, MT-bench accuracy of an 8-route embedding set built
+from 5 hand-written examples per category.
+
+Performance: the real SignalRunner with embedding routes, domain, complexity, language,
+jailbreak and PII (pattern policy) signals. (1) single requests one after another: p50/p99 of
+the whole evaluation; (2) 32 concurrent clients, micro-batching on vs off (max_batch 1), same
+run, median of repeats. Writes bench/results/signals.json and bench/results/signals.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from _results import write_results  # noqa: E402
+from _signals_quality import MTBENCH_ROUTES, all_quality  # noqa: E402
+from switchyard.config.routing import RoutingConfig  # noqa: E402
+from switchyard.embed.minilm import MiniLMEmbedder  # noqa: E402
+from switchyard.signals import datasets  # noqa: E402
+from switchyard.signals.base import SignalContext  # noqa: E402
+from switchyard.signals.runner import SignalRunner  # noqa: E402
+from switchyard.signals.semantic import SHARED_KEY, SIGNAL_MAX_TOKENS, SharedEmbeddings  # noqa: E402
+from switchyard.types import ChatMessage, RequestView  # noqa: E402
+
+SEMANTIC_MODULES = (
+    "switchyard.signals.rules",
+    "switchyard.signals.embedding_route",
+    "switchyard.signals.domain",
+    "switchyard.signals.complexity",
+    "switchyard.signals.language",
+    "switchyard.signals.jailbreak",
+    "switchyard.signals.pii",
+)
+PII_POLICY = {"EMAIL_ADDRESS": "redact", "PHONE_NUMBER": "redact", "US_SSN": "block",
+              "CREDIT_CARD": "block", "IBAN_CODE": "redact"}  # fmt: skip
+
+
+def all_signals_policy() -> RoutingConfig:
+    signals: list[dict[str, Any]] = [
+        {"name": "intent", "type": "embedding", "threshold": 0.4,
+         "routes": [{"name": n, "examples": e} for n, e in MTBENCH_ROUTES.items()]},
+        {"name": "domain", "type": "domain"},
+        {"name": "complexity", "type": "complexity"},
+        {"name": "language", "type": "language"},
+        {"name": "jailbreak", "type": "jailbreak"},
+        {"name": "pii", "type": "pii", "policies": PII_POLICY},
+    ]  # fmt: skip
+    decisions = [
+        {"name": f"use_{s['name']}", "priority": i, "when": {"signal": s["name"]}, "model": "m"}
+        for i, s in enumerate(signals)
+    ]
+    raw = {"signals": signals, "decisions": decisions, "default": "m"}
+    return RoutingConfig.model_validate(raw)
+
+
+def prompts(data_dir: Path, count: int) -> list[str]:
+    benign = [
+        str(r["text"]) for r in datasets.read_jsonl(data_dir / "safety" / "benign_prompts.jsonl")
+    ]
+    return [benign[i % len(benign)] for i in range(count)]
+
+
+async def build_runner(model: MiniLMEmbedder, batching: bool) -> SignalRunner:
+    context = SignalContext()
+    context.resources[SHARED_KEY] = SharedEmbeddings(model=model, batching=batching)
+    runner = SignalRunner.from_config(all_signals_policy(), context, modules=SEMANTIC_MODULES)
+    warm = RequestView("warm", "auto", messages=(ChatMessage("user", "warm up"),))
+    for _ in range(3):  # loads PII/language and embeds route examples before timing
+        result = await runner.evaluate(warm)
+    errors = {name: r.error for name, r in result.items() if r.error}
+    if errors:
+        raise RuntimeError(f"signal errors during warm-up: {errors}")
+    return runner
+
+
+def view(index: int, text: str) -> RequestView:
+    return RequestView(f"req-{index}", "auto", messages=(ChatMessage("user", text),))
+
+
+async def sequential_latency(runner: SignalRunner, texts: list[str]) -> dict[str, float]:
+    samples: list[float] = []
+    for index, text in enumerate(texts):
+        started = time.perf_counter()
+        await runner.evaluate(view(index, text))
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return {
+        "p50": samples[len(samples) // 2],
+        "p99": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
+    }
+
+
+async def concurrent_throughput(runner: SignalRunner, texts: list[str], clients: int) -> float:
+    queue = list(enumerate(texts))
+    queue.reverse()
+
+    async def client() -> None:
+        while queue:
+            index, text = queue.pop()
+            await runner.evaluate(view(index, text))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return len(texts) / (time.perf_counter() - started)
+
+
+async def performance(data_dir: Path, quick: bool) -> dict[str, Any]:
+    model = MiniLMEmbedder(max_length=SIGNAL_MAX_TOKENS, threads=2)
+    singles = prompts(data_dir, 60 if quick else 300)
+    load = prompts(data_dir, 128 if quick else 640)
+    repeats = 1 if quick else 3
+    batched = await build_runner(model, batching=True)
+    unbatched = await build_runner(model, batching=False)
+    latency = await sequential_latency(batched, singles)
+    rps_on: list[float] = []
+    rps_off: list[float] = []
+    for _ in range(repeats):
+        rps_on.append(await concurrent_throughput(batched, load, 32))
+        rps_off.append(await concurrent_throughput(unbatched, load, 32))
+    embedding_only = await sequential_latency(await build_embed_only(model), singles)
+    await batched.aclose()
+    await unbatched.aclose()
+    on, off = statistics.median(rps_on), statistics.median(rps_off)
+    return {
+        "latency_p50_ms_all_signals": latency["p50"],
+        "latency_p99_ms_all_signals": latency["p99"],
+        "latency_p50_ms_embedding_signals_only": embedding_only["p50"],
+        "throughput_rps_c32": on,
+        "throughput_rps_c32_unbatched": off,
+        "batching_speedup_c32": on / off,
+        "load_average_1m_at_end": os.getloadavg()[0],
+    }
+
+
+async def build_embed_only(model: MiniLMEmbedder) -> SignalRunner:
+    policy = all_signals_policy()
+    keep = {"intent", "domain", "complexity", "jailbreak"}
+    trimmed = RoutingConfig.model_validate({
+        "signals": [s.model_dump() for s in policy.signals if s.name in keep],
+        "decisions": [d.model_dump(by_alias=True) for d in policy.decisions
+                      if d.when.signal in keep],
+        "default": "m",
+    })  # fmt: skip
+    context = SignalContext()
+    context.resources[SHARED_KEY] = SharedEmbeddings(model=model)
+    runner = SignalRunner.from_config(trimmed, context, modules=SEMANTIC_MODULES)
+    await runner.evaluate(view(-1, "warm up"))
+    return runner
+
+
+def markdown(metrics: dict[str, float], quality: dict[str, Any]) -> str:
+    from _signals_report import render
+
+    return render(metrics, quality)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--data-dir", type=Path, default=datasets.default_data_dir())
+    args = parser.parse_args()
+    quality = all_quality(args.data_dir)
+    metrics: dict[str, float] = {}
+    for section in quality.values():
+        metrics.update(section["metrics"])
+    metrics.update(asyncio.run(performance(args.data_dir, args.quick)))
+    write_results("signals", metrics, markdown(metrics, quality), extra=quality)
+    print(markdown(metrics, quality))
+
+
+if __name__ == "__main__":
+    main()
