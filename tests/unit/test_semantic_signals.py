@@ -198,3 +198,33 @@ async def test_an_embedding_failure_reaches_every_waiting_signal(
         return_exceptions=True,
     )
     assert all(isinstance(outcome, RuntimeError) for outcome in outcomes)
+
+
+class SlowModel(CountingModel):
+    def embed_batch(self, texts: Sequence[str]) -> Vectors:
+        import time
+
+        time.sleep(0.3)
+        return super().embed_batch(texts)
+
+
+@pytest.mark.parametrize(("fail_open", "labels"), [(True, ()), (False, ("error",))])
+async def test_runner_applies_timeout_and_failure_mode(
+    minilm: MiniLMEmbedder, fail_open: bool, labels: tuple[str, ...]
+) -> None:
+    from switchyard.config.routing import RoutingConfig
+    from switchyard.signals.runner import SignalRunner
+
+    slow = SlowModel(minilm)
+    context = SignalContext()
+    context.resources[SHARED_KEY] = SharedEmbeddings(model=slow)  # type: ignore[arg-type]
+    signal = {"name": "cx", "type": "complexity", "timeout_s": 0.05, "fail_open": fail_open}
+    decision = {"name": "d", "when": {"signal": "cx"}, "model": "m"}
+    routing = RoutingConfig.model_validate(
+        {"signals": [signal], "decisions": [decision], "default": "m"}
+    )
+    runner = SignalRunner.from_config(routing, context, modules=("switchyard.signals.complexity",))
+    result = (await runner.evaluate(view("a slow one")))["cx"]
+    assert result.error is not None and "timeout" in result.error
+    assert result.labels == labels
+    await runner.aclose()
