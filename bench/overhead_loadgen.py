@@ -15,6 +15,7 @@ import asyncio
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 _STREAM_END = b"\r\n0\r\n\r\n"
@@ -79,30 +80,50 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-async def _worker(host: str, port: int, request: bytes, measure_from: float, stop_at: float,
-                  latencies: list[float], ttfbs: list[float], errors: list[int]) -> None:
+@dataclass
+class _Window:
+    """Measurement window: opens after the warm-up, closes after `duration_s` once at least
+    `min_requests` answers were counted (or at `hard_stop`, for very slow targets)."""
+
+    opens: float
+    closes: float
+    hard_stop: float
+    min_requests: int
+    latencies: list[float] = field(default_factory=list)
+    ttfbs: list[float] = field(default_factory=list)
+    errors: list[int] = field(default_factory=list)
+    closed_at: float = 0.0
+
+    def is_over(self, now: float) -> bool:
+        if self.closed_at:
+            return True
+        if now >= self.hard_stop or (now >= self.closes
+                                     and len(self.latencies) >= self.min_requests):
+            self.closed_at = now
+        return bool(self.closed_at)
+
+
+async def _worker(host: str, port: int, request: bytes, window: _Window) -> None:
     loop = asyncio.get_running_loop()
     _, conn = await loop.create_connection(_ClientConnection, host, port)
-    while True:
+    while not window.is_over(time.perf_counter()):
         started = time.perf_counter()
-        if started >= stop_at:
-            break
         try:
-            status, first = await asyncio.wait_for(conn.send(request), 30.0)
+            status, first = await asyncio.wait_for(conn.send(request), 60.0)
         except (TimeoutError, ConnectionError):
-            errors.append(0)
+            window.errors.append(0)
             if conn.transport is not None:
                 conn.transport.close()
             _, conn = await loop.create_connection(_ClientConnection, host, port)
             continue
         finished = time.perf_counter()
-        if started < measure_from or finished > stop_at:
-            continue
+        if finished < window.opens or window.is_over(finished):
+            continue  # answers completed during warm-up or after the window are not counted
         if status != 200:
-            errors.append(status)
+            window.errors.append(status)
             continue
-        latencies.append(finished - started)
-        ttfbs.append(first - started)
+        window.latencies.append(finished - started)
+        window.ttfbs.append(first - started)
     if conn.transport is not None:
         conn.transport.close()
 
@@ -118,22 +139,19 @@ def build_request(url: str, body: bytes, headers: dict[str, str]) -> tuple[str, 
 
 
 async def run_load(url: str, body: bytes, headers: dict[str, str], concurrency: int,
-                   duration_s: float, warmup_s: float) -> dict[str, float]:
+                   duration_s: float, warmup_s: float, min_requests: int = 50,
+                   max_window_s: float = 0.0) -> dict[str, float]:
     host, port, request = build_request(url, body, headers)
-    latencies: list[float] = []
-    ttfbs: list[float] = []
-    errors: list[int] = []
     start = time.perf_counter()
-    measure_from, stop_at = start + warmup_s, start + warmup_s + duration_s
-    await asyncio.gather(*(
-        _worker(host, port, request, measure_from, stop_at, latencies, ttfbs, errors)
-        for _ in range(concurrency)))
-    latencies.sort()
-    ttfbs.sort()
+    opens = start + warmup_s
+    hard_stop = opens + max(max_window_s, duration_s)
+    window = _Window(opens, opens + duration_s, hard_stop, min_requests)
+    await asyncio.gather(*(_worker(host, port, request, window) for _ in range(concurrency)))
+    latencies, ttfbs = sorted(window.latencies), sorted(window.ttfbs)
     return {
         "requests": len(latencies),
-        "errors": len(errors),
-        "rps": len(latencies) / duration_s,
+        "errors": len(window.errors),
+        "rps": len(latencies) / (window.closed_at - opens),
         "p50_ms": _percentile(latencies, 0.50) * 1e3,
         "p99_ms": _percentile(latencies, 0.99) * 1e3,
         "ttfb_p50_ms": _percentile(ttfbs, 0.50) * 1e3,
@@ -148,6 +166,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--duration-s", type=float, default=3.0)
     parser.add_argument("--warmup-s", type=float, default=0.5)
+    parser.add_argument("--min-requests", type=int, default=50,
+                        help="extend the window (up to --max-window-s) until this many answers")
+    parser.add_argument("--max-window-s", type=float, default=0.0,
+                        help="longest window when answers are slow (default 4x --duration-s)")
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--header", action="append", default=[], help="name:value")
     args = parser.parse_args()
@@ -160,7 +182,8 @@ def main() -> None:
         payload["stream"] = True
     headers = dict(h.split(":", 1) for h in args.header)
     run = run_load(args.url, json.dumps(payload).encode(), headers, args.concurrency,
-                   args.duration_s, args.warmup_s)
+                   args.duration_s, args.warmup_s, args.min_requests,
+                   args.max_window_s or 4 * args.duration_s)
     try:
         import uvloop
 
