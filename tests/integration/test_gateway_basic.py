@@ -199,3 +199,43 @@ async def test_concurrent_requests_are_all_answered(
     assert a.inference_count >= 10 and b.inference_count >= 10
     contents = {orjson.loads(r.content)["system_fingerprint"] for r in responses}
     assert contents == {"a", "b"}
+
+
+async def test_upstream_api_key_is_sent_and_client_credentials_are_not(
+    fake: StartFake, gateway: StartGateway, records_path: Path
+) -> None:
+    backend = await fake("a")
+    config = make_config(records_path, {"m1": [("a", backend.url)]},
+                         server={"api_keys": {"sk-client": "team"}})
+    config["pools"][0]["endpoints"][0]["api_key"] = "sk-upstream-secret"
+    gw = await gateway(config)
+
+    response = await gw.client.post(
+        "/v1/chat/completions",
+        json={"model": "m1", "messages": [{"role": "user", "content": "x"}]},
+        headers={"authorization": "Bearer sk-client", "x-switchyard-tenant": "spoofed",
+                 "cookie": "session=abc"})
+
+    assert response.status_code == 200
+    sent = backend.inference_requests()[0].headers
+    assert sent["authorization"] == "Bearer sk-upstream-secret"
+    assert "cookie" not in sent and "x-switchyard-tenant" not in sent
+    assert "sk-client" not in str(sent)
+
+
+async def test_route_reports_a_block_without_calling_a_model(
+    fake: StartFake, gateway: StartGateway, records_path: Path
+) -> None:
+    backend = await fake("a")
+    routing = {"signals": [{"name": "bad", "type": "keyword", "keywords": ["forbidden"]}],
+               "decisions": [{"name": "blocked", "priority": 9, "when": {"signal": "bad"},
+                              "action": "block"}],
+               "default": "m1"}
+    gw = await gateway(make_config(records_path, {"m1": [("a", backend.url)]}, routing=routing))
+
+    response = await gw.client.post("/v1/route", json={
+        "model": "auto", "messages": [{"role": "user", "content": "forbidden words"}]})
+
+    assert response.status_code == 200
+    assert '"blocked"' in response.text and '"block"' in response.text
+    assert backend.inference_count == 0
