@@ -62,6 +62,7 @@ def _section(key: str, run: dict[str, Any], metrics: dict[str, float]) -> list[s
     lines = [f"## {key}", "",
              f"train {len(run['train'])} / test {len(run['test'])} prompts, "
              f"{len(run['train'].models)} models. Bar: {BARS[key]}.", "",
+             f"Features (chosen by CV on train): `{run['feature_set']}`. "
              f"Headline router (best 3-fold CV score on train): **{run['headline']}**. "
              f"Best single model on test: {ref.best_single} "
              f"(quality {ref.best_quality:.4f}, cost {ref.best_cost:.3e} USD).", "",
@@ -87,9 +88,10 @@ def build_outputs(runs: dict[str, dict[str, Any]],
              "All numbers are on held-out test prompts; routers and hyper-parameters were "
              "chosen on train only (3-fold CV). Curves: each router swept over λ in "
              "`argmax quality − λ·cost`; metrics use the non-decreasing convex hull of its "
-             "points (mixing two λ values realises any point between them). Features: "
-             f"`{extra.get('features')}` (MiniLM embeddings of the prompt, and of its last "
-             "paragraph). `task` predicts the task from the prompt text (the category label "
+             "points (mixing two λ values realises any point between them). Features per dataset "
+             "(chosen by CV on train): `full` = MiniLM embedding of the prompt; `full+last` adds "
+             "the embedding of its last paragraph; `+stats` adds 6 text statistics. "
+             "`task` predicts the task from the prompt text (the category label "
              "is a training target only, never an input at serving time).", ""]
     per_dataset: dict[str, Any] = {}
     for key, run in runs.items():

@@ -41,7 +41,7 @@ from switchyard.learn.features import build_features  # noqa: E402
 from switchyard.learn.onboarding import onboarding_experiment  # noqa: E402
 from switchyard.learn.plots import plot_report  # noqa: E402
 from switchyard.learn.report import EvalReport, evaluate_all, train_routers  # noqa: E402
-from switchyard.learn.training import prompt_chars  # noqa: E402
+from switchyard.learn.training import prompt_chars, tune  # noqa: E402
 from switchyard.routing.learned import LearnedRouter  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routing"
@@ -63,6 +63,16 @@ def featurise(dataset: RoutingDataset, feature_set: str) -> np.ndarray[Any, Any]
     return build_features(dataset.prompts, feature_set, lambda texts: embed_corpus(texts))
 
 
+def choose_feature_set(train: RoutingDataset, options: list[str]) -> tuple[str, dict[str, float]]:
+    """Feature set with the best 3-fold CV score of a default `mf` router on train."""
+    scores = {}
+    for feature_set in options:
+        result = tune("mf", train, featurise(train, feature_set),
+                      space={"epochs": [30], "batch_size": [512]})
+        scores[feature_set] = result.cv_score
+    return max(scores, key=lambda k: scores[k]), scores
+
+
 def headline(report: EvalReport) -> str:
     """The learned router with the best CV score on train (not chosen on test)."""
     scored = {k: t.cv_score for k, t in report.tuning.items() if k in report.metrics}
@@ -73,17 +83,22 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def run_dataset(key: str, feature_set: str, quick: bool) -> dict[str, Any]:
+def run_dataset(key: str, feature_options: list[str], quick: bool) -> dict[str, Any]:
     train, test = load_split(key)
     log(f"{key}: {len(train)} train / {len(test)} test, {len(train.models)} models")
+    feature_set, feature_scores = choose_feature_set(train, feature_options)
+    log(f"{key}: features {feature_set} (cv {feature_scores})")
     x_train, x_test = featurise(train, feature_set), featurise(test, feature_set)
     routers, tuning, seconds = train_routers(train, x_train, KINDS, tune_params=not quick,
                                              seed=0, progress=None)
     report = evaluate_all(train, test, routers, x_test)
     report.tuning, report.fit_seconds = tuning, seconds
     plot_report(report, RESULTS_DIR / f"routing_{key}.png", f"{key}: test split")
+    for router in routers.values():
+        router.feature_set = feature_set
     out: dict[str, Any] = {"train": train, "test": test, "x_train": x_train, "x_test": x_test,
-                           "report": report, "headline": headline(report)}
+                           "report": report, "headline": headline(report),
+                           "feature_set": feature_set, "feature_cv": feature_scores}
     if key == "llmrouter9":
         leak_free = without_prompts_in(test, train)
         keep = [test.ids.index(i) for i in leak_free.ids]
@@ -164,14 +179,17 @@ def onboarding(run: dict[str, Any], model: str) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="no CV tuning")
-    parser.add_argument("--features", default="full+last", choices=("full", "full+last"))
+    parser.add_argument("--features", default="full,full+last+stats",
+                        help="feature sets to choose from by CV on train")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     args = parser.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"routing data not found at {DATA}")
-    runs = {key: run_dataset(key, args.features, args.quick)
+    runs = {key: run_dataset(key, args.features.split(","), args.quick)
             for key in args.datasets.split(",")}
-    extra: dict[str, Any] = {"features": args.features, "tuned": not args.quick}
+    extra: dict[str, Any] = {"tuned": not args.quick,
+                             "features": {k: r["feature_set"] for k, r in runs.items()},
+                             "feature_cv": {k: r["feature_cv"] for k, r in runs.items()}}
     if "llmrouter9" in runs:
         extra["calibration_llmrouter9"] = calibration_check(runs["llmrouter9"], "llmrouter9")
         extra["serving"] = serving_latency(runs["llmrouter9"])

@@ -83,8 +83,15 @@ def test_random_scores_give_apgr_near_one_half() -> None:
     rng = np.random.default_rng(1)
     weak = (rng.random(4000) < 0.6).astype(float)
     strong = (rng.random(4000) < 0.8).astype(float)
-    curve = strong_share_curve(np.zeros(4000), weak, strong, seed=3)
+    curve = strong_share_curve(rng.random(4000), weak, strong, seed=3)
     assert apgr(curve) == pytest.approx(0.5, abs=0.03)
+
+
+def test_constant_scores_give_the_expected_random_router() -> None:
+    weak, strong = _two_model_case()
+    curve = strong_share_curve(np.zeros(4), weak, strong)
+    assert apgr(curve) == pytest.approx(0.5)
+    assert cpt(curve, 0.5) == pytest.approx(0.5)
 
 
 def test_oracle_picks_best_quality_then_cheapest() -> None:

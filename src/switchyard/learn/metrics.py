@@ -108,9 +108,14 @@ def strong_share_curve(scores: FloatArray, weak_quality: FloatArray,
                        strong_quality: FloatArray, seed: int = 0) -> StrongShareCurve:
     """Exact curve of a threshold router: the k highest-scoring prompts go to the strong model.
 
-    Ties in `scores` are broken at random (seeded) so a constant score gives the random router.
+    Ties in `scores` are broken at random (seeded). A constant score is the random router, whose
+    expected curve (a straight line from weak to strong) is returned exactly.
     """
     n = scores.shape[0]
+    if n and float(np.ptp(scores)) == 0.0:
+        shares = np.arange(n + 1, dtype=np.float64) / n
+        weak, strong = float(np.mean(weak_quality)), float(np.mean(strong_quality))
+        return StrongShareCurve(shares, weak + shares * (strong - weak), weak, strong)
     shuffle = np.random.default_rng(seed).permutation(n)
     order = shuffle[np.argsort(-scores[shuffle], kind="stable")]
     gain = (strong_quality - weak_quality)[order]

@@ -24,17 +24,17 @@ from switchyard.learn.routers.base import FloatArray, LinearCostModel, QualityPr
 # Small grids: the machine is shared; every value here was cheap to try on llmrouter9.
 DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
     "knn": {"k": [20, 40, 80], "temperature": [0.05, 1.0], "prior_weight": [0.0, 2.0]},
-    "mlp": {"l2": [1e-3, 1e-2, 3e-2], "epochs": [30], "batch_size": [512]},
-    "mf": {"l2": [1e-3, 1e-2, 3e-2], "epochs": [30], "batch_size": [512]},
-    "irt": {"l2": [1e-3, 1e-2, 3e-2], "epochs": [30], "batch_size": [512]},
+    "mlp": {"l2": [1e-3, 1e-2], "epochs": [30], "batch_size": [512]},
+    "mf": {"l2": [1e-3, 1e-2], "epochs": [30], "batch_size": [512]},
+    "irt": {"l2": [1e-3, 1e-2], "epochs": [30], "batch_size": [512]},
     "task": {"l2": [1e-4, 1e-3], "shrinkage": [5.0, 20.0]},
     "constant": {},
 }
 ENSEMBLE_MEMBERS = ("task", "knn", "mf", "mlp", "irt")
 BAGGED = ("mf", "mlp", "irt")  # seed-bagged inside an ensemble (variance reduction)
 DEFAULT_BAGS = 3
-ENSEMBLE_OPTIONS = (("knn", "mlp"), ("task", "knn"), ("task", "knn", "mf"), ("task", "knn", "mlp"),
-                    ("task", "knn", "mf", "mlp"), ("knn", "mf", "mlp"), ("mf", "mlp", "irt"))
+ENSEMBLE_OPTIONS = (("task", "knn"), ("task", "knn", "mf", "mlp"), ("knn", "mf", "mlp"),
+                    ("mf", "mlp", "irt"))
 
 Progress = Callable[[str], None]
 
@@ -142,8 +142,8 @@ def tune_ensemble(tuned: Mapping[str, TuningResult], dataset: RoutingDataset,
     start = time.perf_counter()
     splits = kfold_indices(len(dataset), folds, seed)
     table: list[tuple[dict[str, Any], float]] = []
-    for members in options:
-        params = {"members": members, **{k: base[k] for k in members}}
+    for members in options:  # membership chosen with single members; the final fit bags them
+        params = {"members": members, "bags": 1, **{k: base[k] for k in members}}
         scores = []
         for train_idx, valid_idx in splits:
             router = fit_router("ensemble", dataset.subset(train_idx), features[train_idx],
@@ -153,4 +153,5 @@ def tune_ensemble(tuned: Mapping[str, TuningResult], dataset: RoutingDataset,
         if progress is not None:
             progress(f"ensemble {members}: cv={table[-1][1]:.4f}")
     best_params, best_score = max(table, key=lambda row: row[1])
+    best_params = {**best_params, "bags": DEFAULT_BAGS}
     return TuningResult("ensemble", best_params, best_score, table, time.perf_counter() - start)
