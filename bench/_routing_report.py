@@ -41,6 +41,8 @@ def dataset_metrics(key: str, run: dict[str, Any]) -> dict[str, float]:
         at_best_cost = _get(report, best, "quality_at_best_cost")
         out[f"{key}_quality_minus_best_single"] = at_best_cost - report.reference.best_quality
         out[f"{key}_cost_ratio_vs_best_single"] = out[f"{key}_cost_ratio_to_match_best"]
+    if report.fit_seconds:
+        out[f"{key}_train_seconds_max"] = max(report.fit_seconds.values())
     if "leak_free" in run:
         leak_free: EvalReport = run["leak_free"]
         out[f"{key}_leakfree_cost_ratio_to_match_best"] = _get(
