@@ -28,20 +28,15 @@ import dataclasses
 import gzip
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from tests.fakes import payloads
+from tests.fakes.http11 import STREAM_HEAD, Connection, Handler, Request, chunk, response_bytes
 
 MODES = ("fixed", "slow", "fail", "rate_limit", "garbage", "drop", "down")
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
-_MAX_HEAD = 64 * 1024
-
-
 @dataclass
 class Behaviour:
     mode: str = "fixed"
@@ -79,35 +74,6 @@ class RecordedRequest:
 
 
 @dataclass
-class _Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-Handler = Callable[["_Connection"], Coroutine[Any, Any, None]]
-
-
-def response_bytes(status: int, body: bytes, content_type: str = "application/json",
-                   extra: tuple[tuple[str, str], ...] = (), close: bool = False) -> bytes:
-    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
-            f"content-type: {content_type}", f"content-length: {len(body)}"]
-    head += [f"{k}: {v}" for k, v in extra]
-    if close:
-        head.append("connection: close")
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
-
-
-def _chunk(data: bytes) -> bytes:
-    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
-
-
-STREAM_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-               b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n")
-
-
-@dataclass
 class FakeBackend:
     """One fake replica. `start()` binds 127.0.0.1 (port 0 = any free port)."""
 
@@ -128,6 +94,9 @@ class FakeBackend:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def _disconnected(self) -> None:
+        self.disconnects += 1
+
     def set(self, mode: str = "fixed", **options: Any) -> None:
         """Replace the default behaviour (keeps any queued script)."""
         self.behaviour = Behaviour(mode=mode, **options)
@@ -140,8 +109,9 @@ class FakeBackend:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeBackend:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Connection(self), host, port,
-                                                reuse_address=True, backlog=1024)
+        self._server = await loop.create_server(
+            lambda: Connection(self.dispatch, self._disconnected), host, port,
+            reuse_address=True, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -154,7 +124,7 @@ class FakeBackend:
 
     # -- request dispatch -------------------------------------------------------------------
 
-    def dispatch(self, request: _Request) -> bytes | Handler:
+    def dispatch(self, request: Request) -> bytes | Handler:
         """Answer synchronously (bytes) when possible; else return an async handler."""
         if request.path.startswith("/_fake/"):
             return self._admin(request)
@@ -172,7 +142,7 @@ class FakeBackend:
         behaviour = self.script.popleft() if self.script else self.behaviour
         return self._inference(request, behaviour)
 
-    def _admin(self, request: _Request) -> bytes:
+    def _admin(self, request: Request) -> bytes:
         if request.path == "/_fake/requests":
             items = [{"method": r.method, "path": r.path, "headers": r.headers,
                       "body": r.body.decode("utf-8", "replace")} for r in self.requests]
@@ -191,7 +161,7 @@ class FakeBackend:
             return response_bytes(200, b"{}")
         return response_bytes(404, payloads.error_body("unknown admin path", 404))
 
-    def _inference(self, request: _Request, behaviour: Behaviour) -> bytes | Handler:
+    def _inference(self, request: Request, behaviour: Behaviour) -> bytes | Handler:
         mode = behaviour.mode
         if mode in ("fail", "down"):
             status = 503 if mode == "down" else behaviour.status
@@ -218,8 +188,8 @@ class FakeBackend:
             return _close_handler
         answer = self._answer(chat, model, behaviour.content)
         if behaviour.gzip and "gzip" in request.headers.get("accept-encoding", ""):
-            build = payloads.chat_completion if chat else payloads.text_completion
-            answer = response_bytes(200, gzip.compress(build(model, behaviour.content, self.name)),
+            make = payloads.chat_completion if chat else payloads.text_completion
+            answer = response_bytes(200, gzip.compress(make(model, behaviour.content, self.name)),
                                     extra=(("content-encoding", "gzip"),))
         if mode == "slow":
             return _delayed_handler(answer, behaviour.delay_s)
@@ -236,12 +206,12 @@ class FakeBackend:
         return cached
 
 
-async def _close_handler(conn: _Connection) -> None:
+async def _close_handler(conn: Connection) -> None:
     conn.abort()
 
 
 def _delayed_handler(answer: bytes, delay_s: float) -> Handler:
-    async def handler(conn: _Connection) -> None:
+    async def handler(conn: Connection) -> None:
         await asyncio.sleep(delay_s)
         conn.write(answer)
 
@@ -249,7 +219,7 @@ def _delayed_handler(answer: bytes, delay_s: float) -> Handler:
 
 
 def _stream_handler(events: list[bytes], behaviour: Behaviour) -> Handler:
-    async def handler(conn: _Connection) -> None:
+    async def handler(conn: Connection) -> None:
         if behaviour.mode == "slow" and behaviour.delay_s:
             await asyncio.sleep(behaviour.delay_s)
         conn.write(STREAM_HEAD)
@@ -260,109 +230,10 @@ def _stream_handler(events: list[bytes], behaviour: Behaviour) -> Handler:
                 return
             if index and behaviour.chunk_delay_s:
                 await asyncio.sleep(behaviour.chunk_delay_s)
-            conn.write(_chunk(event))
+            conn.write(chunk(event))
         conn.write(b"0\r\n\r\n")
 
     return handler
-
-
-class _Connection(asyncio.Protocol):
-    """HTTP/1.1 keep-alive connection: parses requests in order, answers them in order."""
-
-    def __init__(self, backend: FakeBackend) -> None:
-        self.backend = backend
-        self.buffer = bytearray()
-        self.transport: asyncio.Transport | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.task is not None and not self.task.done():
-            self.backend.disconnects += 1
-            self.task.cancel()
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if self.task is None:
-            self._process()
-
-    def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.write(data)
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-        self.closed = True
-
-    def _process(self) -> None:
-        while not self.closed:
-            request = self._parse()
-            if request is None:
-                return
-            answer = self.backend.dispatch(request)
-            if isinstance(answer, bytes):
-                self.write(answer)
-                continue
-            self.task = asyncio.get_running_loop().create_task(answer(self))
-            self.task.add_done_callback(self._handler_done)
-            return
-
-    def _handler_done(self, task: asyncio.Task[None]) -> None:
-        self.task = None
-        if not task.cancelled() and task.exception() is not None and self.transport:
-            self.transport.abort()
-            return
-        if not self.closed and self.buffer:
-            self._process()
-
-    def _parse(self) -> _Request | None:
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self.buffer) > _MAX_HEAD:
-                self.abort()
-            return None
-        lines = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
-        method, path, _ = lines[0].split(" ", 2)
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        start = end + 4
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            parsed = _dechunk(self.buffer, start)
-            if parsed is None:
-                return None
-            body, consumed = parsed
-        else:
-            length = int(headers.get("content-length", "0"))
-            if len(self.buffer) < start + length:
-                return None
-            body, consumed = bytes(self.buffer[start:start + length]), start + length
-        del self.buffer[:consumed]
-        return _Request(method, path.split("?", 1)[0], headers, body)
-
-
-def _dechunk(buffer: bytearray, start: int) -> tuple[bytes, int] | None:
-    body = bytearray()
-    position = start
-    while True:
-        line_end = buffer.find(b"\r\n", position)
-        if line_end < 0:
-            return None
-        size = int(bytes(buffer[position:line_end]).split(b";")[0], 16)
-        data_start = line_end + 2
-        if len(buffer) < data_start + size + 2:
-            return None
-        if size == 0:
-            trailer_end = buffer.find(b"\r\n", data_start)
-            return (bytes(body), trailer_end + 2) if trailer_end >= 0 else None
-        body += buffer[data_start:data_start + size]
-        position = data_start + size + 2
 
 
 async def _serve(args: argparse.Namespace) -> None:
