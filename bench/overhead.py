@@ -334,10 +334,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.repeats, args.duration_s, args.warmup_s = 1, 1.0, 0.3
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up child processes
     started = time.monotonic()
+    load_before = os.getloadavg()
     with Stack(with_litellm=not args.skip_litellm, pin=args.pin) as stack:
         results = measure(stack, args)
     metrics = summarise(results)
-    report = markdown(results, metrics, args)
+    load = {"before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in os.getloadavg()]}
+    report = markdown(results, metrics, args) + (
+        f"\nMachine load average (1/5/15 min) before: {load['before']}, after: {load['after']} "
+        f"on {os.cpu_count()} CPUs; other jobs on the machine add noise to every cell.\n")
     print(report)
     if not args.no_write:
         details = {"results": {mode: {t: {str(c): cell for c, cell in cells.items()}
@@ -345,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                for mode, by_target in results.items()},
                    "settings": {"repeats": args.repeats, "duration_s": args.duration_s,
                                 "warmup_s": args.warmup_s, "concurrency": args.concurrency},
-                   "wall_s": round(time.monotonic() - started, 1)}
+                   "load_average": load, "wall_s": round(time.monotonic() - started, 1)}
         write_results("overhead", metrics, report, details)
 
 
