@@ -133,6 +133,7 @@ class Stack:
         self.pin = pin
         self.processes: list[subprocess.Popen[bytes]] = []
         self.urls: dict[str, str] = {}
+        self.pids: dict[str, int] = {}
         self.with_litellm = with_litellm
 
     def __enter__(self) -> Stack:
@@ -154,6 +155,7 @@ class Stack:
         backend_url = f"http://127.0.0.1:{port}/v1"
         wait_ready(backend_url + "/models", backend)
         self.urls["direct"] = backend_url
+        self.pids["direct"] = backend.pid
         self._start_switchyard(backend_url)
         if self.with_litellm:
             self._start_litellm(backend_url)
@@ -173,6 +175,7 @@ class Stack:
         self.processes.append(process)
         wait_ready(f"http://127.0.0.1:{port}/readyz", process)
         self.urls["switchyard"] = f"http://127.0.0.1:{port}/v1"
+        self.pids["switchyard"] = process.pid
 
     def _start_litellm(self, backend_url: str) -> None:
         executable = ensure_litellm()
@@ -186,6 +189,7 @@ class Stack:
         self.processes.append(process)
         wait_ready(f"http://127.0.0.1:{port}/health/liveliness", process, timeout_s=180)
         self.urls["litellm"] = f"http://127.0.0.1:{port}/v1"
+        self.pids["litellm"] = process.pid
 
     def __exit__(self, *exc: object) -> None:
         for process in self.processes:
@@ -197,8 +201,15 @@ class Stack:
                 process.kill()
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_cell(url: str, model: str, concurrency: int, stream: bool, duration_s: float,
-             warmup_s: float, cpu: int | None, max_window_s: float = 0.0) -> Cell:
+             warmup_s: float, cpu: int | None, max_window_s: float = 0.0,
+             server_pid: int | None = None) -> Cell:
     cmd = [sys.executable, str(BENCH / "overhead_loadgen.py"), "--url",
            url + "/chat/completions", "--model", model, "--concurrency", str(concurrency),
            "--duration-s", str(duration_s), "--warmup-s", str(warmup_s),
@@ -206,10 +217,14 @@ def run_cell(url: str, model: str, concurrency: int, stream: bool, duration_s: f
            "--max-window-s", str(max_window_s or 4 * duration_s)]
     if stream:
         cmd.append("--stream")
+    cpu_before = process_cpu_s(server_pid) if server_pid else 0.0
     out = subprocess.run(cmd, capture_output=True, text=True, check=True,
                          preexec_fn=_pinned(cpu),
                          timeout=max_window_s + 4 * duration_s + warmup_s + 120)
     result: Cell = json.loads(out.stdout)
+    if server_pid:
+        used = process_cpu_s(server_pid) - cpu_before
+        result["server_cpu_ms_per_request"] = 1e3 * used / max(result["answered_total"], 1)
     return result
 
 
@@ -234,11 +249,13 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict[str, dict[str, dict[
                     slow = target == "litellm"  # give it time to answer enough requests
                     cell = run_cell(stack.urls[target], model, concurrency, mode == "stream",
                                     args.duration_s, args.warmup_s, stack.cpu(1),
-                                    max(12.0, 4 * args.duration_s) if slow else 0.0)
+                                    max(12.0, 4 * args.duration_s) if slow else 0.0,
+                                    stack.pids[target])
                     raw.setdefault((mode, target, concurrency), []).append(cell)
                     print(f"repeat {repeat} {mode:6} {target:10} c={concurrency:<3} "
                           f"p50={cell['p50_ms']:.2f}ms p99={cell['p99_ms']:.2f}ms "
                           f"rps={cell['rps']:.0f} ttfb={cell['ttfb_p50_ms']:.2f}ms "
+                          f"cpu/req={cell.get('server_cpu_ms_per_request', 0):.3f}ms "
                           f"errors={cell['errors']:.0f}", flush=True)
     results: dict[str, dict[str, dict[int, Cell]]] = {}
     for (mode, target, concurrency), cells in raw.items():
@@ -257,6 +274,10 @@ def summarise(results: dict[str, dict[str, dict[int, Cell]]]) -> dict[str, float
         f"rps_direct_c{high}": direct[high]["rps"],
         f"rps_switchyard_c{high}": sw[high]["rps"],
     }
+    for target, cells in plain.items():
+        if "server_cpu_ms_per_request" in cells[high]:
+            metrics[f"cpu_ms_per_request_{target}_c{high}"] = (
+                cells[high]["server_cpu_ms_per_request"])
     if "litellm" in plain:
         lite = plain["litellm"]
         metrics[f"rps_litellm_c{high}"] = lite[high]["rps"]
@@ -295,7 +316,9 @@ def markdown(results: dict[str, dict[str, dict[int, Cell]]], metrics: dict[str, 
              f"{args.repeats} repeats. {PINNING if args.pin else 'No CPU pinning.'} "
              f"switchyard: `switchyard serve` (rules only, `model: auto`, records and "
              f"metrics on). LiteLLM proxy: one worker, same backend. Both gateways check a bearer "
-             f"API key on every request.", "",
+             f"API key on every request. Server CPU ms/req: CPU time of the process that "
+             f"answers the load generator (the backend for `direct`, the gateway otherwise) per "
+             f"answer; unlike latency it is barely affected by other jobs on the machine.", "",
              "## Targets", "", "| metric | measured | target | met |", "|---|---|---|---|"]
     for key, target, check in TARGET_LINES:
         if key in metrics:
@@ -305,13 +328,15 @@ def markdown(results: dict[str, dict[str, dict[int, Cell]]], metrics: dict[str, 
     lines += [f"| {k} | {v:.3f} |" for k, v in metrics.items()]
     for mode, by_target in results.items():
         lines += ["", f"## {'Streaming (64 chunks)' if mode == 'stream' else 'Non-streaming'}",
-                  "", "| target | concurrency | p50 ms | p99 ms | req/s | TTFB p50 ms | errors |",
-                  "|---|---|---|---|---|---|---|"]
+                  "", "| target | concurrency | p50 ms | p99 ms | req/s | TTFB p50 ms | "
+                  "server CPU ms/req | errors |", "|---|---|---|---|---|---|---|---|"]
         for target, cells in by_target.items():
             for concurrency, cell in sorted(cells.items()):
                 lines.append(
                     f"| {target} | {concurrency} | {cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} | "
-                    f"{cell['rps']:.0f} | {cell['ttfb_p50_ms']:.2f} | {cell['errors']:.0f} |")
+                    f"{cell['rps']:.0f} | {cell['ttfb_p50_ms']:.2f} | "
+                    f"{cell.get('server_cpu_ms_per_request', math.nan):.3f} | "
+                    f"{cell['errors']:.0f} |")
     return "\n".join(lines) + "\n"
 
 

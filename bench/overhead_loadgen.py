@@ -93,6 +93,7 @@ class _Window:
     ttfbs: list[float] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)
     closed_at: float = 0.0
+    answered: int = 0  # every answer, warm-up and tail included (for CPU cost per request)
 
     def is_over(self, now: float) -> bool:
         if self.closed_at:
@@ -117,6 +118,7 @@ async def _worker(host: str, port: int, request: bytes, window: _Window) -> None
             _, conn = await loop.create_connection(_ClientConnection, host, port)
             continue
         finished = time.perf_counter()
+        window.answered += 1
         if finished < window.opens or window.is_over(finished):
             continue  # answers completed during warm-up or after the window are not counted
         if status != 200:
@@ -150,6 +152,7 @@ async def run_load(url: str, body: bytes, headers: dict[str, str], concurrency: 
     latencies, ttfbs = sorted(window.latencies), sorted(window.ttfbs)
     return {
         "requests": len(latencies),
+        "answered_total": window.answered,
         "errors": len(window.errors),
         "rps": len(latencies) / (window.closed_at - opens),
         "p50_ms": _percentile(latencies, 0.50) * 1e3,
