@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from switchyard.config.base import StrictModel
 
@@ -40,8 +40,17 @@ class PgvectorCacheBackendConfig(StrictModel):
     )
 
 
+def _backend_type(value: Any) -> str:
+    """`type:` selects the backend; omitted means the embedded one."""
+    if isinstance(value, dict):
+        return str(value.get("type", "embedded"))
+    return str(getattr(value, "type", "embedded"))
+
+
 CacheBackendConfig = Annotated[
-    EmbeddedCacheBackendConfig | PgvectorCacheBackendConfig, Field(discriminator="type")
+    Annotated[EmbeddedCacheBackendConfig, Tag("embedded")]
+    | Annotated[PgvectorCacheBackendConfig, Tag("pgvector")],
+    Discriminator(_backend_type),
 ]
 
 

@@ -1,0 +1,181 @@
+"""Semantic-cache quality on the labelled question pairs: verifier training (tuning part only)
+and evaluation on the test part (pairwise PR curve + a full cache simulation). Used by
+bench/cache.py."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from _cache_latency import LookupTableEmbedder  # noqa: E402
+from switchyard.cache.base import CacheScope  # noqa: E402
+from switchyard.cache.key import normalise_text  # noqa: E402
+from switchyard.cache.memory import MemoryStore  # noqa: E402
+from switchyard.cache.semantic import ResponseCache  # noqa: E402
+from switchyard.cache.verifier import HitVerifier, pair_features  # noqa: E402
+from switchyard.config.cache import CacheConfig, EmbeddedCacheBackendConfig  # noqa: E402
+from switchyard.types import ChatMessage, RequestView  # noqa: E402
+
+DATA = ROOT / ".." / "shared" / "data" / "cache" / "qqp_20k.jsonl.gz"
+SPLIT_SEED = 0
+Matrix = npt.NDArray[np.float32]
+
+
+@dataclass
+class PairData:
+    a: list[str]
+    b: list[str]
+    label: npt.NDArray[np.int64]
+    va: Matrix
+    vb: Matrix
+    tune: npt.NDArray[np.int64]
+    test: npt.NDArray[np.int64]
+
+
+def load_pairs() -> PairData:
+    from switchyard.embed.corpus import embed_corpus
+
+    with gzip.open(DATA, "rt", encoding="utf-8") as file:
+        rows = [json.loads(line) for line in file]
+    a, b = [r["a"] for r in rows], [r["b"] for r in rows]
+    vectors = embed_corpus(a + b, progress=True)
+    perm = np.random.default_rng(SPLIT_SEED).permutation(len(rows))
+    half = len(rows) // 2
+    return PairData(a, b, np.array([int(r["duplicate"]) for r in rows]),
+                    vectors[: len(rows)], vectors[len(rows):], perm[:half], perm[half:])
+
+
+def features(data: PairData, idx: npt.NDArray[np.int64]) -> Matrix:
+    return np.vstack([pair_features(data.b[i], data.vb[i], [data.a[i]], data.va[i][None])
+                      for i in idx])
+
+
+def threshold_at_fpr(scores: npt.NDArray[Any], labels: npt.NDArray[Any], fpr: float) -> float:
+    negatives = np.sort(scores[labels == 0])[::-1]
+    return float(negatives[int(np.floor(fpr * len(negatives)))]) + 1e-6
+
+
+def train_verifier(data: PairData, target_fpr: float = 0.015) -> tuple[
+        HitVerifier, dict[str, float]]:
+    """MLP on the tuning part: fit on 80%, pick the threshold on the other 20%."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(1)
+    tune = data.tune[rng.permutation(len(data.tune))]
+    cut = int(0.8 * len(tune))
+    fit_idx, hold_idx = tune[:cut], tune[cut:]
+    x_fit, x_hold = features(data, fit_idx), features(data, hold_idx)
+    scaler = StandardScaler().fit(x_fit)
+    model = MLPClassifier((128,), alpha=3e-2, max_iter=300, early_stopping=True,
+                          random_state=0).fit(scaler.transform(x_fit), data.label[fit_idx])
+    layers = [(w.astype(np.float32), b.astype(np.float32))
+              for w, b in zip(model.coefs_, model.intercepts_, strict=True)]
+    verifier = HitVerifier(scaler.mean_.astype(np.float32),
+                           scaler.scale_.astype(np.float32), layers)
+    held = verifier.predict(x_hold)
+    verifier.threshold = threshold_at_fpr(held, data.label[hold_idx], target_fpr)
+    return verifier, {"holdout_pairs": float(len(hold_idx)),
+                      "holdout_target_fpr": target_fpr}
+
+
+def pr_curve(scores: npt.NDArray[Any], labels: npt.NDArray[Any],
+             points: int = 25) -> list[dict[str, float]]:
+    out = []
+    for q in np.linspace(0.02, 0.98, points):
+        thr = float(np.quantile(scores, q))
+        hit = scores >= thr
+        tp = int((hit & (labels == 1)).sum())
+        out.append({"threshold": thr, "precision": tp / max(1, int(hit.sum())),
+                    "recall": tp / max(1, int((labels == 1).sum())),
+                    "false_hit_rate": float(hit[labels == 0].mean())})
+    return out
+
+
+def _view(text: str) -> RequestView:
+    return RequestView(request_id="q", model="m1", messages=(ChatMessage("user", text),))
+
+
+async def simulate(data: PairData, cfg: CacheConfig, verifier: HitVerifier | None) -> dict[
+        str, float]:
+    """Insert side A of every test pair, query with side B, score hits against the labels."""
+    backend = EmbeddedCacheBackendConfig(path="", max_entries=10 ** 6, max_bytes=2 ** 40)
+    table: dict[str, Matrix] = {}
+    for i in data.test:
+        table[data.a[i].strip()] = data.va[i]
+        table[data.b[i].strip()] = data.vb[i]
+    store = await MemoryStore.open(backend, data.va.shape[1])
+    cache = ResponseCache(cfg.model_copy(update={"backend": backend}), store,
+                          LookupTableEmbedder(table) if cfg.mode != "exact" else None, verifier)
+    scope = CacheScope(tenant="bench")
+    for i in data.test:
+        await cache.store(_view(data.a[i]), scope, _body(data.a[i]))
+    true_hits = false_hits = wrong_entry = 0
+    for i in data.test:
+        result = await cache.lookup(_view(data.b[i]), scope)
+        if not result.hit:
+            continue
+        own = result.response == _body(data.a[i])
+        if data.label[i] == 1 and own:
+            true_hits += 1
+        elif data.label[i] == 1:
+            wrong_entry += 1
+        else:
+            false_hits += 1
+    await cache.aclose()
+    duplicates = int((data.label[data.test] == 1).sum())
+    negatives = len(data.test) - duplicates
+    return {"duplicate_hit_rate": true_hits / duplicates, "false_hit_rate": false_hits / negatives,
+            "wrong_entry_hit_rate": wrong_entry / duplicates,
+            "precision": true_hits / max(1, true_hits + false_hits + wrong_entry)}
+
+
+def _body(question: str) -> bytes:
+    answer = json.dumps(normalise_text(question))
+    return ('{"object":"chat.completion","choices":[{"index":0,"finish_reason":"stop",'
+            f'"message":{{"role":"assistant","content":{answer}}}}}]}}').encode()
+
+
+def evaluate(data: PairData, verifier: HitVerifier, cosine_threshold: float,
+             min_similarity: float) -> dict[str, Any]:
+    x_test = features(data, data.test)
+    labels = data.label[data.test]
+    verifier_scores = verifier.predict(x_test)
+    cosine_scores = x_test[:, 0]
+    base = CacheConfig(enabled=True, threshold=verifier.threshold, min_similarity=min_similarity,
+                       top_k=4)
+    modes = {
+        "exact": (base.model_copy(update={"mode": "exact"}), None),
+        "cosine": (base.model_copy(update={"threshold": cosine_threshold,
+                                           "min_similarity": cosine_threshold}), None),
+        "verifier": (base, verifier),
+    }
+    simulated = {name: asyncio.run(simulate(data, cfg, v)) for name, (cfg, v) in modes.items()}
+    pairwise = {
+        "verifier_false_hit_rate": float((verifier_scores[labels == 0]
+                                          >= verifier.threshold).mean()),
+        "verifier_duplicate_hit_rate": float((verifier_scores[labels == 1]
+                                              >= verifier.threshold).mean()),
+        "cosine_false_hit_rate": float((cosine_scores[labels == 0] >= cosine_threshold).mean()),
+        "cosine_duplicate_hit_rate": float((cosine_scores[labels == 1]
+                                            >= cosine_threshold).mean()),
+        "verifier_tpr_at_2pct_fpr": float((verifier_scores[labels == 1] >= threshold_at_fpr(
+            verifier_scores, labels, 0.02)).mean()),
+        "cosine_tpr_at_2pct_fpr": float((cosine_scores[labels == 1] >= threshold_at_fpr(
+            cosine_scores, labels, 0.02)).mean()),
+    }
+    return {"simulated": simulated, "pairwise": pairwise,
+            "pr_verifier": pr_curve(verifier_scores, labels),
+            "pr_cosine": pr_curve(cosine_scores, labels),
+            "scores": (verifier_scores, cosine_scores, labels)}
