@@ -14,7 +14,13 @@ from switchyard.pools import kv_balancers  # noqa: F401  (registers the types)
 from switchyard.pools.balancer import BALANCERS, build_balancer
 from switchyard.pools.consistent_hash import ConsistentHashBalancer, bounded_capacity
 from switchyard.pools.dualmap import DualMapBalancer, QueuedRequest
-from switchyard.pools.hashing import HashRing, affinity_key, stable_hash64, text_blocks
+from switchyard.pools.hashing import (
+    HashRing,
+    affinity_key,
+    blocks_and_token_ends,
+    stable_hash64,
+    text_blocks,
+)
 from switchyard.pools.least_pending_tokens import LeastPendingTokensBalancer
 from switchyard.pools.prefix_affinity import PrefixAffinityBalancer
 from switchyard.pools.session_affinity import SessionAffinityBalancer
@@ -186,3 +192,27 @@ def test_new_balancers_are_registered_and_build_from_config() -> None:
                       "least_pending_tokens"):
         model, _ = BALANCERS[type_name]
         assert build_balancer(model(type=type_name)).name == type_name
+
+
+def test_trace_block_token_ends_cover_the_prompt() -> None:
+    view = RequestView(request_id="1", model="m", prefix_blocks=(0, 1, 2), prompt_tokens=1100)
+    assert blocks_and_token_ends(view) == ((0, 1, 2), (512, 1024, 1100))
+
+
+def test_shared_system_prompt_alone_does_not_attract_new_conversations() -> None:
+    balancer = PrefixAffinityBalancer(PrefixAffinityBalancerConfig(type="prefix_affinity"))
+    system = ChatMessage("system", "be brief")
+    homes = set()
+    for i in range(4):
+        view = RequestView(request_id=str(i), model="m", messages=(
+            system, ChatMessage("user", f"question number {i}: " + "z" * 400)))
+        homes.add(balancer.pick(endpoints(4), view).name)
+    assert len(homes) == 4
+
+
+def test_dualmap_without_prefix_information_is_pure_load_aware() -> None:
+    balancer = dualmap()
+    states = [EndpointState(name=f"e{i}", pool="p", pending_prefill_tokens=1000 * (4 - i))
+              for i in range(4)]
+    blind = RequestView(request_id="1", model="m", prompt_tokens=800)
+    assert all(balancer.pick(states, blind).name == "e3" for _ in range(5))

@@ -118,7 +118,11 @@ class PrefixAffinityBalancerConfig(StrictModel):
     """Longest approximate prefix match per replica unless load is imbalanced (SGLang-style)."""
 
     type: Literal["prefix_affinity"]
-    cache_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    cache_threshold: float = Field(
+        default=0.3, ge=0.0, le=1.0,
+        description="min matched share of the prompt to follow the cache (SGLang uses 0.5; a "
+        "second chat turn repeats only ~40% of its text, so 0.3 keeps turn 2 in place)",
+    )
     balance_abs_threshold: int = Field(default=32, ge=0)
     balance_rel_threshold: float = Field(default=1.0001, ge=1.0)
     max_blocks_per_endpoint: int = Field(default=4096, ge=1)
@@ -132,6 +136,16 @@ class DualMapBalancerConfig(StrictModel):
     virtual_nodes: int = Field(default=100, ge=1)
     prefill_tokens_per_s: float = Field(default=10_000.0, gt=0)
     ttft_slo_s: float = Field(default=5.0, gt=0)
+    switch_slo_fraction: float = Field(
+        default=0.2, gt=0, le=1.0,
+        description="drop affinity when the estimated queueing TTFT exceeds this x ttft_slo_s",
+    )
+    cache_weight: float = Field(
+        default=1.0, ge=1.0, description="weight of uncached prefill time when choosing"
+    )
+    include_best_match: bool = Field(
+        default=False, description="also consider the endpoint with the longest indexed prefix"
+    )
     max_blocks_per_endpoint: int = Field(default=4096, ge=1)
     block_tokens: int = Field(default=512, ge=1)
     migrate_wait_s: float = Field(default=1.0, ge=0, description="queue wait that marks a hotspot")

@@ -40,7 +40,7 @@ def register_balancer(
 
 
 # Modules whose import fills BALANCERS; add a module here when it registers new types.
-BALANCER_MODULES: tuple[str, ...] = ("switchyard.pools.balancers",)
+BALANCER_MODULES: tuple[str, ...] = ("switchyard.pools.balancers", "switchyard.pools.kv_balancers")
 
 
 def build_balancer(config: BaseModel) -> Balancer:

@@ -27,7 +27,13 @@ from dataclasses import dataclass
 
 from switchyard.config.pools import DualMapBalancerConfig
 from switchyard.pools.balancer import Balancer, register_balancer
-from switchyard.pools.hashing import RingCache, affinity_key, prompt_tokens_of, request_blocks
+from switchyard.pools.hashing import (
+    RingCache,
+    affinity_key,
+    blocks_and_token_ends,
+    prompt_tokens_of,
+    request_blocks,
+)
 from switchyard.pools.prefix_affinity import PrefixIndex
 from switchyard.types import EndpointState, RequestView
 
@@ -38,6 +44,7 @@ class QueuedRequest:
 
     request_id: str
     view: RequestView
+    waited_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +78,10 @@ class DualMapBalancer:
         return first, first
 
     def uncached_tokens(self, endpoint: str, view: RequestView) -> int:
-        tokens = prompt_tokens_of(view)
-        matched = self.index.matched_blocks(endpoint, request_blocks(view))
-        return max(0, tokens - matched * self._config.block_tokens)
+        blocks, token_ends = blocks_and_token_ends(view, self._config.block_tokens)
+        matched = self.index.matched_blocks(endpoint, blocks)
+        cached = token_ends[matched - 1] if matched else 0
+        return max(0, prompt_tokens_of(view) - cached)
 
     def queued_work(self, endpoint: EndpointState) -> float:
         """Pending prompt tokens discounted by the cache share expected on this endpoint."""
@@ -91,13 +99,28 @@ class DualMapBalancer:
         work = self.queued_work(endpoint) + extra + self.uncached_tokens(endpoint.name, view)
         return work / (self._config.prefill_tokens_per_s * endpoint.weight)
 
+    def has_prefix(self, view: RequestView) -> bool:
+        return bool(view.prefix_blocks or view.messages or view.prompt)
+
+    def choice_cost(self, endpoint: EndpointState, view: RequestView) -> float:
+        """Queue wait plus `cache_weight` x this prompt's uncached prefill time: uncached work
+        delays this request once and, as capacity it takes, everyone queued behind it."""
+        speed = self._config.prefill_tokens_per_s * endpoint.weight
+        uncached = self.uncached_tokens(endpoint.name, view)
+        return (self.queued_work(endpoint) + self._config.cache_weight * uncached) / speed
+
     def pick(self, endpoints: Sequence[EndpointState], view: RequestView) -> EndpointState:
+        if not self.has_prefix(view):  # nothing to be affine to: pure load-aware choice
+            return min(endpoints, key=lambda e: self.estimated_ttft_s(e, view))
         by_name = {e.name: e for e in endpoints}
-        first, second = self.candidates(list(by_name), view)
-        ttft_first = self.estimated_ttft_s(by_name[first], view)
-        ttft_second = self.estimated_ttft_s(by_name[second], view)
-        chosen = by_name[first] if ttft_first <= ttft_second else by_name[second]
-        if min(ttft_first, ttft_second) > self._config.ttft_slo_s:
+        options: tuple[str, ...] = self.candidates(list(by_name), view)
+        if self._config.include_best_match:
+            blocks = request_blocks(view)
+            matched = max(endpoints, key=lambda e: self.index.matched_blocks(e.name, blocks))
+            options = (*options, matched.name)
+        chosen = min((by_name[name] for name in options), key=lambda e: self.choice_cost(e, view))
+        switch_s = self._config.switch_slo_fraction * self._config.ttft_slo_s
+        if self.estimated_ttft_s(chosen, view) > switch_s:
             chosen = min(endpoints, key=lambda e: self.estimated_ttft_s(e, view))
         self._remember(chosen.name, view)
         return chosen
@@ -107,44 +130,56 @@ class DualMapBalancer:
         endpoints: Sequence[EndpointState],
         queues: Mapping[str, Sequence[QueuedRequest]],
     ) -> list[Move]:
-        """Moves that relieve hot endpoints; each request id is moved at most once."""
+        """Moves that relieve hot endpoints; each request id is moved at most once.
+
+        `queues` lists, per endpoint, the requests that have not started, oldest first. A
+        request is a migration candidate when its endpoint's queue estimate exceeds
+        `migrate_wait_s` or it has itself waited longer than that (a late request: the estimate
+        missed something, e.g. the endpoint is out of KV blocks). Its expected stay is the work
+        queued ahead of it, and for a late request at least the time it has already waited. It
+        moves to its other candidate when the estimate there is lower."""
         queued_ids = {q.request_id for queue in queues.values() for q in queue}
         self._moved &= queued_ids
         by_name = {e.name: e for e in endpoints}
-        pending = {e.name: e.pending_prefill_tokens for e in endpoints}
+        moved_in = dict.fromkeys(by_name, 0.0)
         rate = self._config.prefill_tokens_per_s
+        limit = self._config.migrate_wait_s
         moves: list[Move] = []
         for source, queue in queues.items():
-            if source not in by_name:
+            endpoint = by_name.get(source)
+            if endpoint is None:
                 continue
-            for request in reversed(queue):
-                wait_s = pending[source] / (rate * by_name[source].weight)
-                if wait_s <= self._config.migrate_wait_s:
-                    break
-                if request.request_id in self._moved:
+            speed = rate * endpoint.weight
+            behind = sum(prompt_tokens_of(q.view) for q in queue)
+            queue_hot = self.queued_work(endpoint) / speed > limit
+            for request in queue:
+                tokens = prompt_tokens_of(request.view)
+                behind -= tokens
+                late = request.waited_s > limit
+                if request.request_id in self._moved or not (queue_hot or late):
                     continue
+                ahead = max(0.0, endpoint.pending_prefill_tokens - behind - tokens)
+                stay = (ahead * self._uncached_share.get(source, 1.0)
+                        + self.uncached_tokens(source, request.view)) / speed
+                if late:
+                    stay = max(stay, request.waited_s)
                 target = self._other_candidate(list(by_name), source, request.view)
                 if target is None:
                     continue
-                tokens = prompt_tokens_of(request.view)
-                stay = wait_s
-                go = self.estimated_ttft_s(by_name[target], request.view, pending[target]
-                                           - by_name[target].pending_prefill_tokens)
+                go = self.estimated_ttft_s(by_name[target], request.view, int(moved_in[target]))
                 if go + 1e-9 < stay:
                     moves.append(Move(request.request_id, source, target))
                     self._moved.add(request.request_id)
-                    pending[source] -= tokens
-                    pending[target] += tokens
+                    moved_in[target] += tokens
                     self._remember(target, request.view)
         return moves
 
     def _other_candidate(self, names: Sequence[str], source: str, view: RequestView) -> str | None:
+        """The candidate the request is not on (either one if the SLO switch placed it)."""
         first, second = self.candidates(names, view)
-        if source == first and second != first:
-            return second
-        if source == second:
-            return first
-        return None
+        if source == first:
+            return second if second != first else None
+        return first
 
 
 @register_balancer("dualmap", DualMapBalancerConfig)

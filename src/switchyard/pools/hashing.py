@@ -54,6 +54,13 @@ def chained_hash(items: Iterable[int], salt: bytes = b"") -> int:
 
 def text_blocks(view: RequestView, block_chars: int = LIVE_BLOCK_CHARS) -> tuple[int, ...]:
     """Chained per-message block hashes of a live request (see module docstring)."""
+    return text_blocks_with_sizes(view, block_chars)[0]
+
+
+def text_blocks_with_sizes(
+    view: RequestView, block_chars: int = LIVE_BLOCK_CHARS
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Chained per-message block hashes and each block's size in characters."""
     blocks: list[int] = []
     acc = 0
     messages = view.messages or ()
@@ -68,12 +75,34 @@ def text_blocks(view: RequestView, block_chars: int = LIVE_BLOCK_CHARS) -> tuple
     for piece in pieces:
         acc = stable_hash64(_int_bytes(acc) + piece.encode("utf-8", "surrogatepass"))
         blocks.append(acc)
-    return tuple(blocks)
+    return tuple(blocks), tuple(len(piece) for piece in pieces)
 
 
 def request_blocks(view: RequestView) -> tuple[int, ...]:
     """Prefix block keys: the trace's ids when present, else derived from the text."""
     return view.prefix_blocks if view.prefix_blocks else text_blocks(view)
+
+
+def blocks_and_token_ends(
+    view: RequestView, block_tokens: int = 512
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Prefix block keys and, per block, the estimated prompt tokens up to its end.
+
+    Trace blocks are `block_tokens` long (the last one partial); live blocks are sized by the
+    characters/4 estimate. `ends[k - 1] / ends[-1]` is the token share of a k-block match."""
+    if view.prefix_blocks:
+        total = prompt_tokens_of(view)
+        count = len(view.prefix_blocks)
+        ends = tuple(min(total, block_tokens * (i + 1)) if i < count - 1 else max(total, 1)
+                     for i in range(count))
+        return view.prefix_blocks, ends
+    blocks, sizes = text_blocks_with_sizes(view)
+    running = 0
+    token_ends: list[int] = []
+    for size in sizes:
+        running += size
+        token_ends.append(max(1, running // CHARS_PER_TOKEN))
+    return blocks, tuple(token_ends)
 
 
 def prompt_tokens_of(view: RequestView) -> int:

@@ -10,8 +10,11 @@ Policy (re-derived from the SGLang gateway's cache-aware policy):
 1. If the load is imbalanced — max in-flight minus min in-flight exceeds `balance_abs_threshold`
    AND max exceeds `balance_rel_threshold` x min — route to the shortest queue (fewest queued
    prefill tokens, then fewest in flight). Requests without any prefix blocks go there too.
-2. Else route to the endpoint with the highest match rate (matched blocks / request blocks) if
-   it reaches `cache_threshold`; otherwise to the endpoint whose index is smallest (most room).
+2. Else route to the endpoint with the longest match if its match rate (matched prompt tokens /
+   prompt tokens, as SGLang measures matched characters) reaches `cache_threshold`; otherwise
+   to the shortest queue. (SGLang sends this case to the
+   replica with the smallest tree; with LRU-bounded indexes that are all full, that is mostly a
+   tie, and queued tokens are the better load signal.)
 3. Record the request's blocks on the chosen endpoint.
 """
 
@@ -22,7 +25,7 @@ from collections.abc import Sequence
 
 from switchyard.config.pools import PrefixAffinityBalancerConfig
 from switchyard.pools.balancer import Balancer, register_balancer
-from switchyard.pools.hashing import request_blocks
+from switchyard.pools.hashing import blocks_and_token_ends
 from switchyard.types import EndpointState, RequestView
 
 
@@ -79,7 +82,9 @@ class PrefixAffinityBalancer:
         )
 
     def _least_loaded(self, endpoints: Sequence[EndpointState]) -> EndpointState:
-        """Shortest queue: fewest queued prefill tokens, then fewest in flight (per weight)."""
+        """Shortest queue: fewest queued prefill tokens, then fewest in flight (per weight);
+        ties rotate (not towards the longest match: at zero load that would pile every new
+        conversation onto the replica that first saw a shared system prompt)."""
 
         def queue(e: EndpointState) -> tuple[float, float]:
             return (e.pending_prefill_tokens / e.weight, e.in_flight / e.weight)
@@ -90,7 +95,7 @@ class PrefixAffinityBalancer:
         return tied[self._tiebreak % len(tied)]
 
     def pick(self, endpoints: Sequence[EndpointState], view: RequestView) -> EndpointState:
-        blocks = request_blocks(view)
+        blocks, token_ends = blocks_and_token_ends(view)
         if len(endpoints) == 1:
             chosen = endpoints[0]
         elif self._imbalanced(endpoints) or not blocks:
@@ -98,12 +103,11 @@ class PrefixAffinityBalancer:
         else:
             matches = [self.index.matched_blocks(e.name, blocks) for e in endpoints]
             best = max(range(len(endpoints)), key=lambda i: (matches[i], -endpoints[i].in_flight))
-            if matches[best] / len(blocks) >= self._config.cache_threshold:
+            matched_tokens = token_ends[matches[best] - 1] if matches[best] else 0
+            if matched_tokens / token_ends[-1] >= self._config.cache_threshold:
                 chosen = endpoints[best]
             else:
-                smallest = min(self.index.size(e.name) for e in endpoints)
-                roomy = [e for e in endpoints if self.index.size(e.name) == smallest]
-                chosen = self._least_loaded(roomy)
+                chosen = self._least_loaded(endpoints)
         self.index.record(chosen.name, blocks)
         return chosen
 

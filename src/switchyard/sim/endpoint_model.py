@@ -39,6 +39,7 @@ class RequestTable:
         self.outputs = list(outputs)
         self.blocks = blocks
         self.first_token = [math.nan] * count
+        self.admitted = [math.nan] * count
         self.finish = [math.nan] * count
         self.cached_tokens = [0] * count
         self.replica = [-1] * count
@@ -77,6 +78,8 @@ class EndpointModel:
         self._chunk: list[tuple[int, int]] = []
         # accounting
         self.busy_s = 0.0
+        self.kv_blocked_s = 0.0  # time spent decoding only while requests wait for admission
+        self._blocked = False
         self.prefilled_tokens = 0
         self.hit_tokens = 0
         self.prompt_tokens = 0
@@ -192,11 +195,13 @@ class EndpointModel:
             if not self._try_admit(head):
                 break
             self.waiting.popleft()
+            table.admitted[head] = now
             self.prefilling.append(head)
             take = min(budget, table.prefill_left[head])
             chunk.append((head, take))
             budget -= take
         self._chunk = chunk
+        self._blocked = not chunk and bool(self.waiting)
         self._segment_start = now
         if chunk:
             tokens = sum(t for _, t in chunk)
@@ -248,6 +253,8 @@ class EndpointModel:
         """Apply the step/segment that ends at `now`; append completed requests to `finished`."""
         steps = self._segment_steps
         self.busy_s += now - self._segment_start
+        if self._blocked:
+            self.kv_blocked_s += now - self._segment_start
         table = self.table
         self.context_tokens += len(self.decoding) * steps
         self.steps_done += steps

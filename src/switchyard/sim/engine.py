@@ -123,7 +123,9 @@ class Simulation:
             if rebalance is None or not any(m.waiting for m in members):
                 continue
             name = self.pools[pool_index].name
-            queues = {m.name: [QueuedRequest(str(r), self._view(r)) for r in m.waiting]
+            arrival = self.table.arrival
+            queues = {m.name: [QueuedRequest(str(r), self._view(r), now - arrival[r])
+                               for r in m.waiting]
                       for m in members if m.waiting}
             by_name = self.by_name
             for move in rebalance([self._state(m, name) for m in members], queues):
