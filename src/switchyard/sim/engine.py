@@ -41,6 +41,7 @@ class SimResult:
     pools: list[PoolSpec]
     wall_s: float
     sim_end_s: float
+    cpu_s: float
     moves: int = 0
     in_system_seen_by_arrivals: int = 0  # sum over arrivals of requests already in the system
 
@@ -142,6 +143,7 @@ class Simulation:
     # ---- main loop -----------------------------------------------------------------------
     def run(self, progress: ProgressHook | None = None) -> SimResult:
         started = time.perf_counter()
+        started_cpu = time.process_time()
         arrivals = self.table.arrival
         count = len(arrivals)
         heap = self._heap
@@ -180,7 +182,7 @@ class Simulation:
             if has_rebalance and next_tick == float("inf"):
                 next_tick = now + self.rebalance_interval_s
         return SimResult(self.table, self.replicas, self.pools, time.perf_counter() - started,
-                         now, self.moves, self._in_system_seen)
+                         now, time.process_time() - started_cpu, self.moves, self._in_system_seen)
 
 
 def simulate(workload: Workload, pools: Sequence[PoolSpec],

@@ -1,8 +1,8 @@
 """Balancer factories for simulation runs, built through the same registry as the gateway.
 
-Operator-known facts are passed to the cache-aware balancers the way a deployment would set them
-in YAML: the prefix index is bounded to the replica's KV blocks, dualmap's TTFT estimate uses the
-replica's prefill rate and the run's SLO.
+Operator-known facts are passed to the balancers the way a deployment would set them in YAML:
+dualmap's TTFT estimate uses the replica's prefill rate, block size and the run's SLO. Everything
+else is the config default (prefix indexes keep their default 4,096 blocks per endpoint).
 """
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ POLICIES = ("least_outstanding", "least_pending_tokens", "prefix_affinity", "dua
 
 
 def balancer_options(name: str, profile: Profile, ttft_slo_s: float) -> dict[str, Any]:
-    if name == "prefix_affinity":
-        return {"max_blocks_per_endpoint": profile.kv_blocks}
     if name == "dualmap":
-        return {"max_blocks_per_endpoint": profile.kv_blocks,
-                "prefill_tokens_per_s": profile.prefill_tokens_per_s,
+        return {"prefill_tokens_per_s": profile.prefill_tokens_per_s,
                 "ttft_slo_s": ttft_slo_s, "block_tokens": profile.block_tokens}
     if name in ("power_of_two", "weighted"):
         return {"seed": 0}
