@@ -4,6 +4,7 @@ through the whole gateway (embedding included). Used by bench/cache.py."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import statistics
 import sys
 import tempfile
@@ -93,14 +94,20 @@ async def embedded_lookup(texts: Sequence[str], verifier: HitVerifier | None, cf
     for text, vector in zip(query_texts, query_vectors, strict=True):
         table[text] = vector
     timings: list[float] = []
+    cpu: list[float] = []
     hits = 0
+    gc.collect()
+    gc.freeze()  # as a long-running server would after start-up: no full scans of the entries
     for text in query_texts:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         result = await cache.lookup(_view(text), CacheScope(tenant="bench"))
         timings.append((time.perf_counter() - started) * 1e3)
+        cpu.append((time.thread_time() - started_cpu) * 1e3)
         hits += result.hit
+    gc.unfreeze()
     await cache.aclose()
     return {"p50_ms": percentile(timings, 50), "p99_ms": percentile(timings, 99),
+            "cpu_p50_ms": percentile(cpu, 50), "cpu_p99_ms": percentile(cpu, 99),
             "mean_ms": statistics.fmean(timings), "build_s": build_s,
             "hit_fraction": hits / len(query_texts)}
 
@@ -128,16 +135,16 @@ async def pgvector_lookup(n: int = 100_000, queries: int = 1000,
         probes = near(rng, vectors[rng.choice(n, size=queries, replace=False)], 0.15)
         now = time.time()
         timings: list[float] = []
-        recall = 0
-        for i, probe in enumerate(probes):
+        answered = 0
+        for probe in probes:
             started = time.perf_counter()
             found = await store.find(StoreQuery(tenant="bench", partition="p", now=now,
                                                 vector=probe, k=4))
             timings.append((time.perf_counter() - started) * 1e3)
-            recall += bool(found) and i >= 0
+            answered += bool(found)
         await store.aclose()
         return {"p50_ms": percentile(timings, 50), "p99_ms": percentile(timings, 99),
-                "load_s": load_s, "answered_fraction": recall / queries}
+                "load_s": load_s, "answered_fraction": answered / queries}
     finally:
         server.cleanup()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
@@ -112,11 +111,18 @@ async def test_stricter_category_threshold_recorded_with_the_entry() -> None:
 
 
 async def test_ttl_expiry() -> None:
-    cache = await make_cache(ttl_s=0.05)
+    backend = EmbeddedCacheBackendConfig(path="")
+    now = [1000.0]
+    cache = ResponseCache(CacheConfig(enabled=True, verifier="none", ttl_s=60, backend=backend),
+                          await MemoryStore.open(backend, 384), HashingEmbedder(), None,
+                          clock=lambda: now[0])
     await cache.store(view("Define entropy."), scope(), answer("disorder"))
+    now[0] += 59.0
     assert (await cache.lookup(view("Define entropy."), scope())).status == "hit"
-    await asyncio.sleep(0.08)
+    assert (await cache.lookup(view("Define entropy"), scope())).status == "hit"  # semantic
+    now[0] += 1.5
     assert (await cache.lookup(view("Define entropy."), scope())).status == "miss"
+    assert (await cache.lookup(view("Define entropy"), scope())).status == "miss"
     stats = await cache.stats()
     assert stats.store is not None
     assert (stats.store.entries, stats.store.expirations) == (0, 1)
@@ -171,3 +177,17 @@ async def test_partition_index_grows_and_reuses_deleted_slots() -> None:
     assert stats.store is not None and stats.store.entries == 40
     result = await cache.lookup(view("item 119 w119 v833"), scope())
     assert (result.status, result.response) == ("hit", answer("119"))
+
+
+class BrokenEmbedder(HashingEmbedder):
+    async def embed(self, texts: Any) -> Any:
+        raise RuntimeError("model crashed")
+
+
+async def test_embedder_failure_bypasses_instead_of_failing() -> None:
+    backend = EmbeddedCacheBackendConfig(path="")
+    cache = ResponseCache(CacheConfig(enabled=True, verifier="none", backend=backend),
+                          await MemoryStore.open(backend, 384), BrokenEmbedder(), None)
+    result = await cache.lookup(view("anything"), scope())
+    assert (result.status, result.reason) == ("bypass", "cache_error")
+    assert not await cache.store(view("anything"), scope(), answer("x"))

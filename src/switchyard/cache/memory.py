@@ -73,7 +73,14 @@ class _PartitionIndex:
         if k <= 0:
             return []
         self._index.set_ef(max(self._ef, k))
-        labels, distances = self._index.knn_query(vector[None, :], k=k, num_threads=1)
+        while True:
+            try:
+                labels, distances = self._index.knn_query(vector[None, :], k=k, num_threads=1)
+                break
+            except RuntimeError:  # fewer reachable elements than k (after many deletions)
+                if k == 1:
+                    return []
+                k = max(1, k // 2)
         return [(int(label), 1.0 - float(dist)) for label, dist in zip(labels[0], distances[0],
                                                                          strict=True)]
 
@@ -240,7 +247,7 @@ class MemoryStore:
             self._touch(entry_id, time.time())
 
     async def put(self, entry: CacheEntry) -> None:
-        now = time.time()
+        now = entry.created_at  # the cache's clock
         existing = self._exact.get((entry.partition, entry.exact_key))
         if existing is not None:
             self._remove(existing)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +55,7 @@ class ResponseCache:
     """Implements `Cache`. `embedder` may be None only in `exact` mode."""
 
     def __init__(self, cfg: CacheConfig, store: CacheStore, embedder: Embedder | None,
-                 verifier: HitVerifier | None) -> None:
+                 verifier: HitVerifier | None, clock: Callable[[], float] = time.time) -> None:
         if cfg.mode != "exact" and embedder is None:
             raise ValueError("semantic cache modes need an embedder")
         self.config = cfg
@@ -66,6 +66,7 @@ class ResponseCache:
         self._semantic = cfg.mode != "exact"
         self._exact = cfg.mode != "semantic"
         self.counters = _Counters()
+        self._clock = clock
 
     def _bypass(self, reason: str, started: float, key: CacheKey | None = None) -> LookupResult:
         self.counters.bypasses += 1
@@ -82,7 +83,7 @@ class ResponseCache:
         if reason is not None:
             return self._bypass(reason, started)
         key = make_key(view, scope.body, self.config, scope.tenant)
-        now = time.time()
+        now = self._clock()
         vector: Vector | None = None
         try:
             if self._exact:
@@ -102,6 +103,9 @@ class ResponseCache:
             self.counters.backend_errors += 1
             logger.warning("cache backend unavailable, bypassing: %s", exc)
             return self._bypass("backend_unavailable", started, key)
+        except Exception:  # the cache must never fail a request
+            logger.exception("cache lookup failed, bypassing")
+            return self._bypass("cache_error", started, key)
         self.counters.misses += 1
         return LookupResult("miss", key=key, vector=vector,
                             latency_ms=(time.perf_counter() - started) * 1e3)
@@ -166,7 +170,7 @@ class ResponseCache:
         try:
             if self._semantic and policy.semantic and vector is None:
                 vector = await self._embed(view, key.query_text)
-            now = time.time()
+            now = self._clock()
             await self._store.put(CacheEntry(
                 tenant=key.tenant, partition=key.partition, exact_key=key.exact,
                 query_text=key.query_text, vector=vector, response=body,
@@ -177,6 +181,9 @@ class ResponseCache:
         except CacheBackendError as exc:
             self.counters.backend_errors += 1
             logger.warning("cache backend unavailable, response not stored: %s", exc)
+            return False
+        except Exception:  # never let a store failure surface
+            logger.exception("cache store failed")
             return False
         self.counters.stores += 1
         return True
