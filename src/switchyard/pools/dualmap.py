@@ -9,15 +9,14 @@ Choices settled on (and why):
   `virtual_nodes` points per endpoint on its own ring. Adding or removing an endpoint changes only
   the arcs it owns on each ring (~1/n of keys per ring). If ring B maps a key to ring A's
   endpoint, the next distinct endpoint clockwise on ring B is the second candidate.
-- Choice: estimated TTFT = (pending prefill tokens + this prompt's uncached tokens) / prefill
-  rate, where "uncached" uses the balancer's own approximate prefix index of what it sent where.
-  The better of the two candidates wins (ties go to ring A's).
-- SLO switch: when even the better candidate's estimate exceeds `ttft_slo_s`, affinity is
-  dropped and the endpoint with the lowest estimate over the whole pool is taken.
-- Hotspot migration (`rebalance`): a pure method the owner of the queues calls periodically.
-  For an endpoint whose queue wait estimate exceeds `migrate_wait_s`, queued (not yet started)
-  requests, newest first, move to their other candidate when that lowers their estimated TTFT.
-  Every request moves at most once (the balancer remembers moved ids while they are queued).
+- Choice: estimated TTFT = (pending prefill tokens x the endpoint's recent uncached share + this
+  prompt's uncached tokens) / prefill rate; "uncached" uses the balancer's own approximate prefix
+  index of what it sent where. The candidate with the lower estimate wins (ties: ring A's).
+- SLO switch: when even that estimate exceeds `switch_slo_fraction` x `ttft_slo_s`, affinity is
+  dropped and the endpoint with the lowest estimate in the whole pool is taken. Requests with no
+  prefix information at all always take that pool-wide choice.
+- Hotspot migration (`rebalance`): a pure method the owner of the queues calls periodically
+  (see its docstring). Every request moves at most once.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ from switchyard.pools.hashing import (
     affinity_key,
     blocks_and_token_ends,
     prompt_tokens_of,
-    request_blocks,
 )
 from switchyard.pools.prefix_affinity import PrefixIndex
 from switchyard.types import EndpointState, RequestView
@@ -57,6 +55,20 @@ class Move:
 SHARE_EWMA_ALPHA = 0.1
 
 
+@dataclass(frozen=True, slots=True)
+class _PromptBlocks:
+    """A prompt's block keys, token count at the end of each block, and total tokens."""
+
+    blocks: tuple[int, ...]
+    token_ends: tuple[int, ...]
+    tokens: int
+
+    @classmethod
+    def of(cls, view: RequestView, block_tokens: int) -> _PromptBlocks:
+        blocks, ends = blocks_and_token_ends(view, block_tokens)
+        return cls(blocks, ends, prompt_tokens_of(view))
+
+
 class DualMapBalancer:
     name = "dualmap"
 
@@ -78,51 +90,53 @@ class DualMapBalancer:
         return first, first
 
     def uncached_tokens(self, endpoint: str, view: RequestView) -> int:
-        blocks, token_ends = blocks_and_token_ends(view, self._config.block_tokens)
-        matched = self.index.matched_blocks(endpoint, blocks)
-        cached = token_ends[matched - 1] if matched else 0
-        return max(0, prompt_tokens_of(view) - cached)
+        return self._uncached(endpoint, _PromptBlocks.of(view, self._config.block_tokens))
+
+    def _uncached(self, endpoint: str, prompt: _PromptBlocks) -> int:
+        matched = self.index.matched_blocks(endpoint, prompt.blocks)
+        cached = prompt.token_ends[matched - 1] if matched else 0
+        return max(0, prompt.tokens - cached)
 
     def queued_work(self, endpoint: EndpointState) -> float:
         """Pending prompt tokens discounted by the cache share expected on this endpoint."""
         share = self._uncached_share.get(endpoint.name, 1.0)
         return endpoint.pending_prefill_tokens * share
 
-    def _remember(self, endpoint: str, view: RequestView) -> None:
-        tokens = prompt_tokens_of(view)
-        share = self.uncached_tokens(endpoint, view) / tokens if tokens else 1.0
+    def _remember(self, endpoint: str, prompt: _PromptBlocks) -> None:
+        share = self._uncached(endpoint, prompt) / prompt.tokens if prompt.tokens else 1.0
         old = self._uncached_share.get(endpoint, 1.0)
         self._uncached_share[endpoint] = old + SHARE_EWMA_ALPHA * (share - old)
-        self.index.record(endpoint, request_blocks(view))
+        self.index.record(endpoint, prompt.blocks)
 
     def estimated_ttft_s(self, endpoint: EndpointState, view: RequestView, extra: int = 0) -> float:
-        work = self.queued_work(endpoint) + extra + self.uncached_tokens(endpoint.name, view)
+        prompt = _PromptBlocks.of(view, self._config.block_tokens)
+        return self._estimate(endpoint, prompt, extra)
+
+    def _estimate(self, endpoint: EndpointState, prompt: _PromptBlocks, extra: int = 0) -> float:
+        work = self.queued_work(endpoint) + extra + self._uncached(endpoint.name, prompt)
         return work / (self._config.prefill_tokens_per_s * endpoint.weight)
 
-    def has_prefix(self, view: RequestView) -> bool:
-        return bool(view.prefix_blocks or view.messages or view.prompt)
-
-    def choice_cost(self, endpoint: EndpointState, view: RequestView) -> float:
-        """Queue wait plus `cache_weight` x this prompt's uncached prefill time: uncached work
-        delays this request once and, as capacity it takes, everyone queued behind it."""
+    def _choice_cost(self, endpoint: EndpointState, prompt: _PromptBlocks) -> float:
+        """Queue wait plus `cache_weight` x this prompt's uncached prefill time."""
         speed = self._config.prefill_tokens_per_s * endpoint.weight
-        uncached = self.uncached_tokens(endpoint.name, view)
+        uncached = self._uncached(endpoint.name, prompt)
         return (self.queued_work(endpoint) + self._config.cache_weight * uncached) / speed
 
     def pick(self, endpoints: Sequence[EndpointState], view: RequestView) -> EndpointState:
-        if not self.has_prefix(view):  # nothing to be affine to: pure load-aware choice
-            return min(endpoints, key=lambda e: self.estimated_ttft_s(e, view))
+        prompt = _PromptBlocks.of(view, self._config.block_tokens)
+        if not prompt.blocks:  # nothing to be affine to: pure load-aware choice
+            return min(endpoints, key=lambda e: self._estimate(e, prompt))
         by_name = {e.name: e for e in endpoints}
         options: tuple[str, ...] = self.candidates(list(by_name), view)
         if self._config.include_best_match:
-            blocks = request_blocks(view)
-            matched = max(endpoints, key=lambda e: self.index.matched_blocks(e.name, blocks))
-            options = (*options, matched.name)
-        chosen = min((by_name[name] for name in options), key=lambda e: self.choice_cost(e, view))
+            best = max(endpoints, key=lambda e: self.index.matched_blocks(e.name, prompt.blocks))
+            options = (*options, best.name)
+        chosen = min((by_name[name] for name in options),
+                     key=lambda e: self._choice_cost(e, prompt))
         switch_s = self._config.switch_slo_fraction * self._config.ttft_slo_s
-        if self.estimated_ttft_s(chosen, view) > switch_s:
-            chosen = min(endpoints, key=lambda e: self.estimated_ttft_s(e, view))
-        self._remember(chosen.name, view)
+        if self._estimate(chosen, prompt) > switch_s:
+            chosen = min(endpoints, key=lambda e: self._estimate(e, prompt))
+        self._remember(chosen.name, prompt)
         return chosen
 
     def rebalance(
@@ -171,7 +185,8 @@ class DualMapBalancer:
                     moves.append(Move(request.request_id, source, target))
                     self._moved.add(request.request_id)
                     moved_in[target] += tokens
-                    self._remember(target, request.view)
+                    self._remember(target, _PromptBlocks.of(request.view,
+                                                            self._config.block_tokens))
         return moves
 
     def _other_candidate(self, names: Sequence[str], source: str, view: RequestView) -> str | None:
