@@ -31,7 +31,8 @@ from switchyard.sim.workloads import Workload, load_azure, load_mooncake  # noqa
 
 SLO_S = 5.0
 REPLICAS = 8
-MOONCAKE_POLICIES = ("least_outstanding", "least_pending_tokens", "prefix_affinity", "dualmap")
+MOONCAKE_POLICIES = ("least_outstanding", "least_pending_tokens", "prefix_affinity", "dualmap",
+                     "prefix_affinity_sglang")
 AZURE_POLICIES = ("least_pending_tokens", "prefix_affinity", "dualmap")
 SPLIT_TOKENS = 2048  # short pool: prompts <= 2,048 tokens (Azure conv P90 prompt is ~2.7k)
 SPLIT_RATE_SCALE = 8.0  # context-split experiment: the Azure trace at 8x its arrival rate
@@ -125,7 +126,7 @@ def main() -> None:
 
     plot_scale = moon["least_pending_tokens"].scale
     runs = {p: simulate(mooncake.scaled(plot_scale), pools(p, reference))
-            for p in MOONCAKE_POLICIES}
+            for p in MOONCAKE_POLICIES[:4]}
     plot_runs(runs, RESULTS_DIR / "pool_mooncake_ttft.png", SLO_S,
               f"Mooncake conversation, reference profile, rate x{plot_scale:.2f}")
 
@@ -138,6 +139,8 @@ def main() -> None:
         "mooncake_capacity_ratio_dualmap_vs_least_pending_tokens":
             ratio(moon, "dualmap", "least_pending_tokens"),
         "mooncake_prefix_hit_rate_dualmap": moon["dualmap"].summary_at_scale.prefix_hit_rate,
+        "mooncake_capacity_ratio_dualmap_vs_prefix_affinity_sglang":
+            ratio(moon, "dualmap", "prefix_affinity_sglang"),
         "mooncake_2xkv_capacity_ratio_dualmap_vs_least_outstanding":
             ratio(moon2, "dualmap", "least_outstanding"),
         "mooncake_2xkv_capacity_ratio_dualmap_vs_prefix_affinity":

@@ -216,3 +216,11 @@ def test_dualmap_without_prefix_information_is_pure_load_aware() -> None:
               for i in range(4)]
     blind = RequestView(request_id="1", model="m", prompt_tokens=800)
     assert all(balancer.pick(states, blind).name == "e3" for _ in range(5))
+
+
+@pytest.mark.parametrize(("signal", "expected"), [("tokens", "e1"), ("requests", "e0")])
+def test_prefix_affinity_queue_signal(signal: str, expected: str) -> None:
+    config = PrefixAffinityBalancerConfig(type="prefix_affinity", queue_signal=signal)  # type: ignore[arg-type]
+    states = [EndpointState(name="e0", pool="p", in_flight=1, pending_prefill_tokens=9000),
+              EndpointState(name="e1", pool="p", in_flight=3, pending_prefill_tokens=10)]
+    assert PrefixAffinityBalancer(config).pick(states, trace_view("1", (5, 6))).name == expected

@@ -123,6 +123,10 @@ class PrefixAffinityBalancerConfig(StrictModel):
         description="min matched share of the prompt to follow the cache (SGLang uses 0.5; a "
         "second chat turn repeats only ~40% of its text, so 0.3 keeps turn 2 in place)",
     )
+    queue_signal: Literal["tokens", "requests"] = Field(
+        default="tokens",
+        description="shortest queue by queued prefill tokens, or by in-flight requests (SGLang)",
+    )
     balance_abs_threshold: int = Field(default=32, ge=0)
     balance_rel_threshold: float = Field(default=1.0001, ge=1.0)
     max_blocks_per_endpoint: int = Field(default=4096, ge=1)

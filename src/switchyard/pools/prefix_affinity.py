@@ -9,12 +9,12 @@ hash set. It is approximate: it sees what was *sent*, not what the server still 
 Policy (re-derived from the SGLang gateway's cache-aware policy):
 1. If the load is imbalanced — max in-flight minus min in-flight exceeds `balance_abs_threshold`
    AND max exceeds `balance_rel_threshold` x min — route to the shortest queue (fewest queued
-   prefill tokens, then fewest in flight). Requests without any prefix blocks go there too.
+   prefill tokens, then fewest in flight; `queue_signal: requests` counts requests only, as
+   SGLang does). Requests without any prefix blocks go there too.
 2. Else route to the endpoint with the longest match if its match rate (matched prompt tokens /
    prompt tokens, as SGLang measures matched characters) reaches `cache_threshold`; otherwise
-   to the shortest queue. (SGLang sends this case to the
-   replica with the smallest tree; with LRU-bounded indexes that are all full, that is mostly a
-   tie, and queued tokens are the better load signal.)
+   to the shortest queue. (SGLang sends this case to the replica with the smallest tree; with
+   LRU-bounded indexes that are all full, that is mostly a tie.)
 3. Record the request's blocks on the chosen endpoint.
 """
 
@@ -86,8 +86,11 @@ class PrefixAffinityBalancer:
         ties rotate (not towards the longest match: at zero load that would pile every new
         conversation onto the replica that first saw a shared system prompt)."""
 
+        by_tokens = self._config.queue_signal == "tokens"
+
         def queue(e: EndpointState) -> tuple[float, float]:
-            return (e.pending_prefill_tokens / e.weight, e.in_flight / e.weight)
+            tokens = e.pending_prefill_tokens / e.weight if by_tokens else 0.0
+            return (tokens, e.in_flight / e.weight)
 
         best = min(queue(e) for e in endpoints)
         tied = [e for e in endpoints if queue(e) == best]

@@ -15,9 +15,6 @@ from switchyard.pools import kv_balancers as _kv_balancers  # noqa: F401  (regis
 from switchyard.pools.balancer import BALANCERS, Balancer, build_balancer
 from switchyard.sim.profiles import Profile
 
-POLICIES = ("least_outstanding", "least_pending_tokens", "prefix_affinity", "dualmap",
-            "consistent_hash", "session_affinity", "round_robin", "power_of_two")
-
 
 def balancer_options(name: str, profile: Profile, ttft_slo_s: float) -> dict[str, Any]:
     if name == "dualmap":
@@ -28,10 +25,20 @@ def balancer_options(name: str, profile: Profile, ttft_slo_s: float) -> dict[str
     return {}
 
 
+# Named configurations of a registered type, for comparisons (name -> (type, options)).
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    # SGLang's published defaults: follow the cache from a 50% match, shortest queue by requests
+    "prefix_affinity_sglang": ("prefix_affinity",
+                               {"cache_threshold": 0.5, "queue_signal": "requests"}),
+}
+
+
 def balancer_factory(name: str, profile: Profile, ttft_slo_s: float) -> Callable[[], Balancer]:
-    if name not in BALANCERS:
-        raise ValueError(f"unknown balancer {name!r}; known: {', '.join(sorted(BALANCERS))}")
-    config_model, _ = BALANCERS[name]
+    type_name, options = VARIANTS.get(name, (name, {}))
+    if type_name not in BALANCERS:
+        known = ", ".join(sorted([*BALANCERS, *VARIANTS]))
+        raise ValueError(f"unknown balancer {name!r}; known: {known}")
+    config_model, _ = BALANCERS[type_name]
     config = config_model.model_validate(
-        {"type": name, **balancer_options(name, profile, ttft_slo_s)})
+        {"type": type_name, **balancer_options(type_name, profile, ttft_slo_s), **options})
     return lambda: build_balancer(config)
