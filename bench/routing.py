@@ -59,8 +59,28 @@ def load_split(key: str) -> tuple[RoutingDataset, RoutingDataset]:
             load_outcomes(DATA / f"{stem}.test.jsonl.gz"))
 
 
+def _source_file(dataset: RoutingDataset) -> RoutingDataset:
+    """The whole file a split came from (embeddings are cached per whole file)."""
+    stem = dataset.name.split(".")[0]
+    matches = [p for p in DATA.glob(f"{stem}.*.jsonl.gz")
+               if p.name.split(".")[1] in ("all", dataset.name.split(".")[-1])]
+    return load_outcomes(matches[0]) if len(matches) == 1 else dataset
+
+
+_FEATURES: dict[tuple[str, str], np.ndarray[Any, Any]] = {}
+
+
 def featurise(dataset: RoutingDataset, feature_set: str) -> np.ndarray[Any, Any]:
-    return build_features(dataset.prompts, feature_set, lambda texts: embed_corpus(texts))
+    source = _source_file(dataset)
+    key = (source.name, feature_set)
+    if key not in _FEATURES:
+        _FEATURES[key] = build_features(source.prompts, feature_set,
+                                        lambda texts: embed_corpus(texts))
+    features = _FEATURES[key]
+    if source is dataset:
+        return features
+    row = {identifier: i for i, identifier in enumerate(source.ids)}
+    return features[[row[identifier] for identifier in dataset.ids]]
 
 
 def choose_feature_set(train: RoutingDataset, options: list[str]) -> tuple[str, dict[str, float]]:

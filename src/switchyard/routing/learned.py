@@ -25,7 +25,7 @@ from switchyard.errors import ConfigError
 from switchyard.learn.artifacts import TrainedRouter, load_router
 from switchyard.learn.calibration import calibrate_cost, calibrate_share
 from switchyard.learn.features import last_block, text_stats
-from switchyard.routing.learned_config import LearnedRouterSignalConfig
+from switchyard.learn.signal_config import LearnedRouterSignalConfig
 from switchyard.signals.base import SignalContext, register_signal
 from switchyard.types import RequestView, SignalResult
 
@@ -149,3 +149,7 @@ class LearnedRouterSignal:
         return SignalResult(self.name, labels=(choice.model,), score=quality, value=cost,
                             confidence=quality, details=details,
                             latency_ms=(time.perf_counter() - started) * 1000.0)
+
+
+__all__ = ["LearnedRouter", "LearnedRouterSignal", "LearnedRouterSignalConfig", "RouteChoice",
+           "calibrated_lambda"]

@@ -1,5 +1,5 @@
 """Configuration of the `learned_router` signal (kept free of heavy imports so that
-`switchyard.config.signals` can import it into the SignalConfig union)."""
+`switchyard.config.signals` can import it into the SignalConfig union without a cycle)."""
 
 from __future__ import annotations
 
