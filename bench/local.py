@@ -8,8 +8,9 @@ Writes bench/results/local.{json,md}. Metrics:
 - first_run_seconds: fresh clone → `make run` → /readyz answers (venv, installs, llama.cpp build,
   model download + sha256 assembly, both servers loaded). Without --first-run the previous value
   is carried over (and marked so in details).
-- warm_start_seconds: a second `make run` in that clone (without --first-run: `switchyard serve`
-  on the default config) until /readyz answers; nothing is rebuilt or re-downloaded.
+- warm_start_seconds: a second `make run` in that clone until /readyz answers; nothing is
+  rebuilt or re-downloaded (carried over like first_run_seconds).
+- serve_ready_seconds: `switchyard serve` on the default config until /readyz answers.
 - tokens_per_s_<model>_via_gateway: completion tokens / wall time of a non-streamed request
   through the gateway (median of repeats); the same request sent straight to the llama.cpp
   server is the baseline (`..._direct`, ratio `..._gateway_vs_direct`).
@@ -100,8 +101,9 @@ def first_and_second_run(work: Path) -> dict[str, float]:
     env.update(PIP_CACHE_DIR=str(work / "pip-cache"),
                SWITCHYARD_MODEL_CACHE=str(work / "model-cache"))
     port = free_port()
-    first, _ = make_run(clone, env, port, work / "first-run.log")
-    second, _ = make_run(clone, env, port, work / "second-run.log")
+    logs = Path(tempfile.gettempdir())  # kept after the run, for a look at what happened
+    first, _ = make_run(clone, env, port, logs / "switchyard-bench-local-first-run.log")
+    second, _ = make_run(clone, env, port, logs / "switchyard-bench-local-second-run.log")
     disk = sum(f.stat().st_size for f in (work / "model-cache").iterdir())
     venv = subprocess.run(["du", "-sb", str(clone / ".venv")], capture_output=True, text=True)
     return {"first_run_seconds": round(first, 1), "warm_start_seconds": round(second, 1),
@@ -145,7 +147,7 @@ async def measure(url: str, ports: dict[str, int], repeats: int,
     for model, short in SHORT_NAMES.items():
         via, via_runs = await tokens_per_second(url, model, repeats, max_tokens)
         direct, direct_runs = await tokens_per_second(
-            f"http://127.0.0.1:{ports[model]}/v1", model, repeats, max_tokens)
+            f"http://127.0.0.1:{ports[model]}", model, repeats, max_tokens)
         metrics[f"tokens_per_s_{short}_via_gateway"] = round(via, 2)
         metrics[f"tokens_per_s_{short}_direct"] = round(direct, 2)
         metrics[f"tokens_per_s_{short}_gateway_vs_direct"] = round(via / direct, 3)
@@ -202,10 +204,13 @@ def main() -> None:
             runs = first_and_second_run(work)
             metrics.update({k: runs[k] for k in ("first_run_seconds", "warm_start_seconds")})
             details.update(runs, first_run_note="measured now: fresh clone, empty pip cache")
+            # Saved at once: the slow part survives a failure in the measurements below.
+            write_results("local", dict(metrics), markdown(metrics, details), details)
         else:
             old = previous_metrics()
-            if "first_run_seconds" in old:
-                metrics["first_run_seconds"] = old["first_run_seconds"]
+            for key in ("first_run_seconds", "warm_start_seconds"):
+                if key in old:
+                    metrics[key] = old[key]
             details["first_run_note"] = "carried over from the previous --first-run"
         config, ports = bench_config(work)
         port = free_port()
@@ -216,9 +221,7 @@ def main() -> None:
             start_new_session=True)
         try:
             ready = wait_ready(url, server, timeout_s=600)
-            if not args.first_run:
-                metrics["warm_start_seconds"] = round(ready, 1)
-            details["serve_ready_seconds"] = round(ready, 1)
+            metrics["serve_ready_seconds"] = round(ready, 1)
             speed, speed_details = asyncio.run(measure(url, ports, args.repeats,
                                                        args.max_tokens))
             ratio, demo_details = asyncio.run(demo_costs(url, config))
