@@ -35,18 +35,14 @@ from switchyard.embed.minilm import MiniLMEmbedder  # noqa: E402
 from switchyard.signals import datasets  # noqa: E402
 from switchyard.signals.base import SignalContext  # noqa: E402
 from switchyard.signals.runner import SignalRunner  # noqa: E402
-from switchyard.signals.semantic import SHARED_KEY, SIGNAL_MAX_TOKENS, SharedEmbeddings  # noqa: E402
+from switchyard.signals.semantic import (  # noqa: E402
+    SHARED_KEY,
+    SIGNAL_MAX_TOKENS,
+    SharedEmbeddings,
+    wait_until_ready,
+)
 from switchyard.types import ChatMessage, RequestView  # noqa: E402
 
-SEMANTIC_MODULES = (
-    "switchyard.signals.rules",
-    "switchyard.signals.embedding_route",
-    "switchyard.signals.domain",
-    "switchyard.signals.complexity",
-    "switchyard.signals.language",
-    "switchyard.signals.jailbreak",
-    "switchyard.signals.pii",
-)
 PII_POLICY = {"EMAIL_ADDRESS": "redact", "PHONE_NUMBER": "redact", "US_SSN": "block",
               "CREDIT_CARD": "block", "IBAN_CODE": "redact"}  # fmt: skip
 
@@ -79,7 +75,8 @@ def prompts(data_dir: Path, count: int) -> list[str]:
 async def build_runner(model: MiniLMEmbedder, batching: bool) -> SignalRunner:
     context = SignalContext()
     context.resources[SHARED_KEY] = SharedEmbeddings(model=model, batching=batching)
-    runner = SignalRunner.from_config(all_signals_policy(), context, modules=SEMANTIC_MODULES)
+    runner = SignalRunner.from_config(all_signals_policy(), context)
+    await wait_until_ready(runner.signals.values())
     warm = RequestView("warm", "auto", messages=(ChatMessage("user", "warm up"),))
     for _ in range(3):  # loads PII/language and embeds route examples before timing
         result = await runner.evaluate(warm)
@@ -159,7 +156,8 @@ async def build_embed_only(model: MiniLMEmbedder) -> SignalRunner:
     })  # fmt: skip
     context = SignalContext()
     context.resources[SHARED_KEY] = SharedEmbeddings(model=model)
-    runner = SignalRunner.from_config(trimmed, context, modules=SEMANTIC_MODULES)
+    runner = SignalRunner.from_config(trimmed, context)
+    await wait_until_ready(runner.signals.values())
     await runner.evaluate(view(-1, "warm up"))
     return runner
 

@@ -219,12 +219,18 @@ async def test_runner_applies_timeout_and_failure_mode(
     context = SignalContext()
     context.resources[SHARED_KEY] = SharedEmbeddings(model=slow)  # type: ignore[arg-type]
     signal = {"name": "cx", "type": "complexity", "timeout_s": 0.05, "fail_open": fail_open}
-    decision = {"name": "d", "when": {"signal": "cx"}, "model": "m"}
+    patient = {**ROUTES, "timeout_s": 10.0}
+    decisions = [
+        {"name": "d", "when": {"signal": "cx"}, "model": "m"},
+        {"name": "e", "when": {"signal": "intent"}, "model": "m"},
+    ]
     routing = RoutingConfig.model_validate(
-        {"signals": [signal], "decisions": [decision], "default": "m"}
+        {"signals": [signal, patient], "decisions": decisions, "default": "m"}
     )
-    runner = SignalRunner.from_config(routing, context, modules=("switchyard.signals.complexity",))
-    result = (await runner.evaluate(view("a slow one")))["cx"]
-    assert result.error is not None and "timeout" in result.error
-    assert result.labels == labels
+    runner = SignalRunner.from_config(routing, context)
+    results = await runner.evaluate(view("a slow recipe for bread"))
+    assert results["cx"].error is not None and "timeout" in results["cx"].error
+    assert results["cx"].labels == labels
+    # the signal that timed out does not cancel the embedding the other one shares
+    assert results["intent"].error is None and results["intent"].labels == ("cooking",)
     await runner.aclose()

@@ -56,6 +56,7 @@ class SharedEmbeddings:
             self._model = self._loader.submit(MiniLMEmbedder, max_length, threads)
         self._batcher: BatchingEmbedder | None = None
         self._per_request: OrderedDict[tuple[str, str], asyncio.Future[Vectors]] = OrderedDict()
+        self._fills: set[asyncio.Task[None]] = set()
         self.dim = 384
 
     def submit(self, work: Callable[[MiniLMEmbedder], T]) -> concurrent.futures.Future[T]:
@@ -92,24 +93,26 @@ class SharedEmbeddings:
                 missing.append(text)
                 owned.append(future)
             futures.append(future)
-        if missing:
-            await self._fill(missing, owned)
-        rows = [await future for future in futures]
+        if missing:  # computed in its own task: a caller that times out cancels only itself
+            task = asyncio.ensure_future(self._fill(missing, owned))
+            self._fills.add(task)
+            task.add_done_callback(self._fills.discard)
+        rows = [await asyncio.shield(future) for future in futures]
         return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
 
     async def _fill(self, texts: list[str], futures: list[asyncio.Future[Vectors]]) -> None:
         try:
             vectors = await self.embed(texts)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # only on shutdown
             for future in futures:
                 future.cancel()
             raise
-        except Exception as error:
+        except Exception as error:  # every request waiting on these texts gets the error
             for future in futures:
                 if not future.done():
                     future.set_exception(error)
-                    future.exception()  # mark retrieved: other awaiters re-raise it themselves
-            raise
+                    future.exception()  # retrieved here; the awaiting callers re-raise it
+            return
         for future, row in zip(futures, vectors, strict=True):
             if not future.done():
                 future.set_result(row)
@@ -121,6 +124,8 @@ class SharedEmbeddings:
             self._per_request.popitem(last=False)
 
     async def aclose(self) -> None:
+        for task in list(self._fills):
+            task.cancel()
         if self._batcher is not None:
             await self._batcher.aclose()
         self._per_request.clear()
