@@ -92,18 +92,24 @@ def view(index: int, text: str) -> RequestView:
 
 async def sequential_latency(runner: SignalRunner, texts: list[str]) -> dict[str, float]:
     samples: list[float] = []
+    cpu_started = time.process_time()
     for index, text in enumerate(texts):
         started = time.perf_counter()
         await runner.evaluate(view(index, text))
         samples.append((time.perf_counter() - started) * 1000)
+    cpu_ms = (time.process_time() - cpu_started) * 1000 / len(texts)
     samples.sort()
     return {
         "p50": samples[len(samples) // 2],
         "p99": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
+        "cpu_ms": cpu_ms,
     }
 
 
-async def concurrent_throughput(runner: SignalRunner, texts: list[str], clients: int) -> float:
+async def concurrent_throughput(
+    runner: SignalRunner, texts: list[str], clients: int
+) -> tuple[float, float]:
+    """Requests per second, and process CPU milliseconds per request (all threads)."""
     queue = list(enumerate(texts))
     queue.reverse()
 
@@ -112,9 +118,10 @@ async def concurrent_throughput(runner: SignalRunner, texts: list[str], clients:
             index, text = queue.pop()
             await runner.evaluate(view(index, text))
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     await asyncio.gather(*(client() for _ in range(clients)))
-    return len(texts) / (time.perf_counter() - started)
+    cpu_ms = (time.process_time() - cpu_started) * 1000 / len(texts)
+    return len(texts) / (time.perf_counter() - started), cpu_ms
 
 
 async def performance(data_dir: Path, quick: bool) -> dict[str, Any]:
@@ -127,9 +134,15 @@ async def performance(data_dir: Path, quick: bool) -> dict[str, Any]:
     latency = await sequential_latency(batched, singles)
     rps_on: list[float] = []
     rps_off: list[float] = []
+    cpu_on: list[float] = []
+    cpu_off: list[float] = []
     for _ in range(repeats):
-        rps_on.append(await concurrent_throughput(batched, load, 32))
-        rps_off.append(await concurrent_throughput(unbatched, load, 32))
+        rps, cpu = await concurrent_throughput(batched, load, 32)
+        rps_on.append(rps)
+        cpu_on.append(cpu)
+        rps, cpu = await concurrent_throughput(unbatched, load, 32)
+        rps_off.append(rps)
+        cpu_off.append(cpu)
     embedding_only = await sequential_latency(await build_embed_only(model), singles)
     await batched.aclose()
     await unbatched.aclose()
@@ -137,10 +150,15 @@ async def performance(data_dir: Path, quick: bool) -> dict[str, Any]:
     return {
         "latency_p50_ms_all_signals": latency["p50"],
         "latency_p99_ms_all_signals": latency["p99"],
+        "cpu_ms_per_request_single": latency["cpu_ms"],
         "latency_p50_ms_embedding_signals_only": embedding_only["p50"],
         "throughput_rps_c32": on,
         "throughput_rps_c32_unbatched": off,
         "batching_speedup_c32": on / off,
+        "cpu_ms_per_request_c32": statistics.median(cpu_on),
+        "cpu_ms_per_request_c32_unbatched": statistics.median(cpu_off),
+        # what 2 otherwise idle cores could sustain at that CPU cost (an estimate, not a run)
+        "estimated_rps_c32_two_idle_cores": 2000.0 / statistics.median(cpu_on),
         "load_average_1m_at_end": os.getloadavg()[0],
     }
 
