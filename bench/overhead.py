@@ -44,6 +44,7 @@ from _results import write_results  # noqa: E402
 WORK = BENCH / ".work"
 LITELLM_VENV = WORK / "litellm-venv"
 MODEL = "fake-model"
+FIRST_CHUNK_GAP_MS = 2.0  # streams: first event, a pause, then the other 65 events at once
 TARGETS = ("direct", "switchyard", "litellm")
 API_KEY = "sk-bench-" + secrets.token_hex(24)  # both gateways authenticate every request
 Cell = dict[str, float]
@@ -150,7 +151,8 @@ class Stack:
         port = free_port()
         backend = start([python, "-m", "tests.fakes.server", "--port", str(port),
                          "--models", MODEL, "--content-bytes", "800", "--chunks", "64",
-                         "--stream-content", "tok", "--no-record"], "backend", self.cpu(1))
+                         "--stream-content", "tok", "--first-chunk-gap-ms",
+                         str(FIRST_CHUNK_GAP_MS), "--no-record"], "backend", self.cpu(1))
         self.processes.append(backend)
         backend_url = f"http://127.0.0.1:{port}/v1"
         wait_ready(backend_url + "/models", backend)
@@ -311,7 +313,9 @@ TARGET_LINES: tuple[tuple[str, str, Callable[[float], bool]], ...] = (
 def markdown(results: dict[str, dict[str, dict[int, Cell]]], metrics: dict[str, float],
              args: argparse.Namespace) -> str:
     lines = ["# Gateway overhead", "",
-             f"Fake backend (~1 KB JSON answer; streams of 64 SSE chunks), closed-loop load, "
+             f"Fake backend (~1 KB JSON answer; streams of 64 SSE content chunks, the first "
+             f"event {FIRST_CHUNK_GAP_MS:g} ms before the rest, so time to first byte is not "
+             f"hidden behind the whole burst), closed-loop load, "
              f"{args.duration_s:g} s per cell after {args.warmup_s:g} s warm-up, median of "
              f"{args.repeats} repeats. {PINNING if args.pin else 'No CPU pinning.'} "
              f"switchyard: `switchyard serve` (rules only, `model: auto`, records and "

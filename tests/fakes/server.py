@@ -45,6 +45,7 @@ class Behaviour:
     retry_after: str = "1"
     chunks: int = 5
     chunk_delay_s: float = 0.0
+    first_chunk_gap_s: float = 0.0  # pause after the first SSE event (isolates time to first byte)
     drop_after: int = 2
     gzip: bool = False  # compress JSON answers when the client accepts gzip
     body: str = ""  # garbage mode: this body instead of the default non-JSON text
@@ -230,6 +231,8 @@ def _stream_handler(events: list[bytes], behaviour: Behaviour) -> Handler:
                 return
             if index and behaviour.chunk_delay_s:
                 await asyncio.sleep(behaviour.chunk_delay_s)
+            if index == 1 and behaviour.first_chunk_gap_s:
+                await asyncio.sleep(behaviour.first_chunk_gap_s)
             conn.write(chunk(event))
         conn.write(b"0\r\n\r\n")
 
@@ -241,6 +244,7 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.content_bytes:
         content = "x" * args.content_bytes
     behaviour = Behaviour(mode=args.mode, delay_s=args.delay_s, chunks=args.chunks,
+                          first_chunk_gap_s=args.first_chunk_gap_ms / 1e3,
                           content=content, stream_content=args.stream_content)
     backend = FakeBackend(name=args.name, behaviour=behaviour, models=args.models.split(","),
                           record=not args.no_record)
@@ -258,6 +262,8 @@ def main() -> None:
     parser.add_argument("--models", default="fake-model")
     parser.add_argument("--delay-s", type=float, default=0.0)
     parser.add_argument("--chunks", type=int, default=5)
+    parser.add_argument("--first-chunk-gap-ms", type=float, default=0.0,
+                        help="pause between the first SSE event and the rest")
     parser.add_argument("--content", default="")
     parser.add_argument("--content-bytes", type=int, default=0,
                         help="answer with this many characters of content")
