@@ -169,11 +169,32 @@ def main() -> None:
         metrics[f"azure_capacity_{policy}"] = result.scale
 
     short_share = float(np.mean(short_mask))
+    ratio_keys = "mooncake_capacity_ratio_dualmap_vs_"
+    bars = [
+        ("dualmap / least_outstanding capacity", ratio_keys + "least_outstanding", ">=", 1.35),
+        ("dualmap / prefix_affinity capacity", ratio_keys + "prefix_affinity", ">=", 1.15),
+        ("dualmap / least_pending_tokens capacity", ratio_keys + "least_pending_tokens", ">=",
+         1.05),
+        ("Azure: worst affinity policy / least_pending_tokens",
+         "azure_capacity_ratio_affinity_vs_least_pending_tokens", ">=", 0.95),
+        ("full Mooncake simulation, CPU seconds", "sim_cpu_seconds_mooncake_full", "<=", 30.0),
+        ("full Mooncake simulation, wall seconds (shared machine)", "sim_seconds_mooncake_full",
+         "<=", 30.0),
+    ]
+    bar_lines = ["## Bars (issue #7)", "", "| bar | target | measured | met |",
+                 "|---|---:|---:|---|"]
+    for label, key, op, target in bars:
+        value = metrics[key]
+        met = value >= target if op == ">=" else value <= target
+        bar_lines.append(f"| {label} | {op} {target:g} | {value:.3f} | {'yes' if met else 'NO'} |")
     markdown = "\n".join([
         "# Pool benchmark (fleet simulator)", "",
         f"Reference profile `{reference.name}` ({REPLICAS} replicas), P90 TTFT SLO {SLO_S:g} s. "
         "Capacity = largest arrival-rate multiple of the trace at which P90 TTFT <= SLO "
-        "(geometric bisection to 1%). All policies in the same run.", "",
+        "(geometric bisection to 1%). All policies in the same run. `prefix_affinity_sglang` is "
+        "prefix_affinity with SGLang's defaults (50% match threshold, shortest queue by request "
+        "count), an extra row.", "",
+        *bar_lines, "",
         capacity_table("Mooncake conversation, reference profile", moon, "least_outstanding"),
         capacity_table("Mooncake conversation, 2x KV per replica", moon2, "least_outstanding"),
         capacity_table("Azure conversation (no prefix information)", az, "least_pending_tokens"),

@@ -54,7 +54,7 @@ def summarize(result: SimResult, ttft_slo_s: float) -> Summary:
     tpot = ((finish - first)[decoding] / (outputs[decoding] - 1)) * 1000.0
     prompt = sum(r.prompt_tokens for r in result.replicas)
     hits = sum(r.hit_tokens for r in result.replicas)
-    busy = np.asarray([r.busy_s for r in result.replicas])
+    work = np.asarray([r.prefilled_tokens for r in result.replicas], dtype=np.float64)
     span = max(float(np.nanmax(finish)) if done.any() else 0.0, 1e-9)
     within = int(np.sum(ttft <= ttft_slo_s))
     return Summary(
@@ -65,7 +65,7 @@ def summarize(result: SimResult, ttft_slo_s: float) -> Summary:
         slo_attainment=within / max(len(arrival), 1),
         goodput_rps=within / span,
         prefix_hit_rate=hits / prompt if prompt else 0.0,
-        load_imbalance=float(busy.max() / busy.mean()) if busy.mean() > 0 else 1.0,
+        load_imbalance=float(work.max() / work.mean()) if work.mean() > 0 else 1.0,
         makespan_s=span, migrations=result.moves, wall_s=result.wall_s,
         gpu_hours=len(result.replicas) * span / 3600.0,
         energy_kwh=energy_kwh(result, span),

@@ -28,11 +28,12 @@ def plot_runs(runs: Mapping[str, SimResult], path: Path, ttft_slo_s: float, titl
     cdf_axes.legend(fontsize=8)
     width = 0.8 / max(len(runs), 1)
     for offset, (label, result) in enumerate(runs.items()):
-        busy = [r.busy_s / max(result.sim_end_s, 1e-9) for r in result.replicas]
-        positions = np.arange(len(busy)) + offset * width
-        load_axes.bar(positions, busy, width=width, label=label)
+        work = np.asarray([r.prefilled_tokens for r in result.replicas], dtype=np.float64)
+        share = work / max(float(work.mean()), 1.0)
+        positions = np.arange(len(share)) + offset * width
+        load_axes.bar(positions, share, width=width, label=label)
     load_axes.set_xlabel("replica")
-    load_axes.set_ylabel("busy fraction")
+    load_axes.set_ylabel("prefilled (uncached) tokens / mean")
     figure.suptitle(title)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
