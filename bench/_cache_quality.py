@@ -24,7 +24,7 @@ from switchyard.cache.base import CacheScope  # noqa: E402
 from switchyard.cache.key import normalise_text  # noqa: E402
 from switchyard.cache.memory import MemoryStore  # noqa: E402
 from switchyard.cache.semantic import ResponseCache  # noqa: E402
-from switchyard.cache.verifier import HitVerifier, pair_features  # noqa: E402
+from switchyard.cache.verifier import LEXICAL_FEATURES, HitVerifier, pair_features  # noqa: E402
 from switchyard.config.cache import CacheConfig, EmbeddedCacheBackendConfig  # noqa: E402
 from switchyard.types import ChatMessage, RequestView  # noqa: E402
 
@@ -67,6 +67,27 @@ def threshold_at_fpr(scores: npt.NDArray[Any], labels: npt.NDArray[Any], fpr: fl
     return float(negatives[int(np.floor(fpr * len(negatives)))]) + 1e-6
 
 
+def _neighbour_negatives(data: PairData, k: int = 4, floor: float = 0.8) -> Matrix:
+    """What the verifier meets in a real lookup besides the true match: the nearest stored
+    questions (tuning half only) that are neither the query's own pair, nor identical, nor
+    labelled duplicates. Used as extra negatives."""
+    tune = data.tune
+    relation = _relations(data)
+    sims = data.vb[tune] @ data.va[tune].T
+    rows: list[Matrix] = []
+    for row, i in enumerate(tune):
+        query = normalise_text(data.b[i])
+        for col in np.argsort(-sims[row])[:k]:
+            j = tune[col]
+            text = normalise_text(data.a[j])
+            if (j == i or sims[row, col] < floor or text == query
+                    or relation.get(frozenset((text, query))) == 1):
+                continue
+            rows.append(pair_features(data.b[i], data.vb[i], [data.a[j]], data.va[j][None]))
+    width = 1 + 2 * data.va.shape[1] + LEXICAL_FEATURES
+    return np.vstack(rows) if rows else np.zeros((0, width), np.float32)
+
+
 def train_verifier(data: PairData, target_fpr: float = 0.018) -> tuple[
         HitVerifier, dict[str, float]]:
     """MLP on the tuning half; its threshold comes from 5-fold out-of-fold scores (tuning half
@@ -76,6 +97,9 @@ def train_verifier(data: PairData, target_fpr: float = 0.018) -> tuple[
     from sklearn.preprocessing import StandardScaler
 
     x, y = features(data, data.tune), data.label[data.tune]
+    hard_x = _neighbour_negatives(data)
+    x = np.vstack([x, hard_x])
+    y = np.concatenate([y, np.zeros(len(hard_x), dtype=y.dtype)])
 
     def fit(rows: npt.NDArray[np.int64]) -> HitVerifier:
         scaler = StandardScaler().fit(x[rows])
@@ -90,8 +114,10 @@ def train_verifier(data: PairData, target_fpr: float = 0.018) -> tuple[
     for train_rows, held_rows in StratifiedKFold(5, shuffle=True, random_state=0).split(x, y):
         out_of_fold[held_rows] = fit(train_rows).predict(x[held_rows])
     verifier = fit(np.arange(len(y)))
-    verifier.threshold = threshold_at_fpr(out_of_fold, y, target_fpr)
-    return verifier, {"folds": 5.0, "target_fpr_out_of_fold": target_fpr}
+    pairs = len(data.tune)  # the operating point is set on the labelled pairs
+    verifier.threshold = threshold_at_fpr(out_of_fold[:pairs], y[:pairs], target_fpr)
+    return verifier, {"folds": 5.0, "target_fpr_out_of_fold": target_fpr,
+                      "neighbour_negatives": float(len(hard_x))}
 
 
 def pr_curve(scores: npt.NDArray[Any], labels: npt.NDArray[Any],

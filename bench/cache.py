@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import tempfile
@@ -142,6 +143,8 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--skip-gateway", action="store_true")
+    parser.add_argument("--quality-only", action="store_true",
+                        help="keep the latency metrics of the last results file")
     args = parser.parse_args()
 
     data = load_pairs()
@@ -166,6 +169,17 @@ def main() -> None:
         "cosine_only_duplicate_hit_rate": sim["cosine"]["duplicate_hit_rate"],
     }
     print(metrics, flush=True)
+    if args.quality_only:
+        previous = json.loads((RESULTS_DIR / "cache.json").read_text(encoding="utf-8"))
+        kept = {k: v for k, v in previous["metrics"].items() if k not in metrics}
+        metrics.update(kept)
+        _pr_plot(quality["scores"], RESULTS_DIR / "cache_pr.png")
+        extra = {"simulated": sim, "pairwise": quality["pairwise"],
+                 "pr_verifier": quality["pr_verifier"], "pr_cosine": quality["pr_cosine"],
+                 "embedded": previous.get("details", {}).get("embedded"),
+                 "latency_from": previous["generated_at"]}
+        write_results("cache", metrics, _markdown(metrics, quality, train_info), extra)
+        return
     cfg = CacheConfig(enabled=True, threshold=verifier.threshold, min_similarity=MIN_SIMILARITY)
     embedded = asyncio.run(embedded_lookup(data.a, verifier, cfg, n=args.entries))
     metrics["embedded_lookup_p50_ms_100k"] = embedded["p50_ms"]
