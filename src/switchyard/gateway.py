@@ -331,13 +331,10 @@ class Gateway:
         cache_status = ctx.cache.lookup.status if ctx.cache is not None else None
         if cache_status == "hit":
             cost = 0.0  # served from the cache: nothing spent upstream
-        m = self.metrics
-        m.requests.labels(ctx.model or "none", ctx.decision or "none", str(status)).inc()
-        if model is not None:
-            m.latency.labels(ctx.model).observe(latency)
-            m.tokens.labels(ctx.model, "prompt").inc(usage.prompt_tokens)
-            m.tokens.labels(ctx.model, "completion").inc(usage.completion_tokens)
-            m.cost.labels(ctx.model).inc(cost)
+        self.metrics.record_request(
+            ctx.model if model is not None else None, ctx.decision, status, latency,
+            usage.prompt_tokens, usage.completion_tokens, cost,
+        )
         if self.records is None:
             return
         self.records.add(RouteRecord(

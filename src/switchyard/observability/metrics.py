@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 )
+
+
+_Children = tuple[Any, tuple[Any, Any, Any, Any] | None]
 
 
 class Metrics:
@@ -44,6 +49,8 @@ class Metrics:
         self.cost = Counter(
             "switchyard_cost_usd_total", "Estimated spend in USD", ("model",), registry=r,
         )
+        # (model, decision, status) -> resolved label children; bounded by the config's names
+        self._children: dict[tuple[str, str, int], _Children] = {}
         self.signal_errors = Counter(
             "switchyard_signal_errors_total", "Signal evaluations that failed or timed out",
             ("signal",), registry=r,
@@ -70,6 +77,36 @@ class Metrics:
         self.cache_evictions = Gauge(
             "switchyard_cache_evictions", "Entries evicted (LRU/bytes) or expired since start",
             registry=r,
+        )
+
+    def record_request(
+        self, model: str | None, decision: str, status: int, latency_s: float,
+        prompt_tokens: int, completion_tokens: int, cost_usd: float,
+    ) -> None:
+        """Count one answered request. Label children are looked up once and kept."""
+        key = (model or "none", decision or "none", status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._resolve(*key, has_model=model is not None)
+            self._children[key] = children
+        requests, per_model = children
+        requests.inc()
+        if per_model is not None:
+            latency, prompt, completion, cost = per_model
+            latency.observe(latency_s)
+            prompt.inc(prompt_tokens)
+            completion.inc(completion_tokens)
+            cost.inc(cost_usd)
+
+    def _resolve(self, model: str, decision: str, status: int, has_model: bool) -> _Children:
+        requests = self.requests.labels(model, decision, str(status))
+        if not has_model:
+            return requests, None
+        return requests, (
+            self.latency.labels(model),
+            self.tokens.labels(model, "prompt"),
+            self.tokens.labels(model, "completion"),
+            self.cost.labels(model),
         )
 
     def render(self) -> bytes:
