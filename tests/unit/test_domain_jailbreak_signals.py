@@ -67,7 +67,7 @@ def test_bundled_weights_are_small_and_complete() -> None:
         ("Which organelle produces ATP in eukaryotic cells?", "biology"),
         ("Write a recursive function that computes the height of a binary tree.",
          "computer science"),
-        ("What were the main causes of the First World War?", "history"),
+        ("Describe the causes of the fall of the Western Roman Empire.", "history"),
     ],
 )  # fmt: skip
 async def test_domain_labels(context: SignalContext, text: str, label: str) -> None:

@@ -28,11 +28,12 @@ Embed = Callable[[Sequence[str]], Vectors]
 DOMAIN_C_GRID = (1.0, 4.0, 16.0)
 SAFETY_C_GRID = (1.0, 4.0, 16.0)
 TARGET_BENIGN_FPR = 0.02
-DOMAIN_PER_CLASS = 300  # cap per category: balances classes and keeps embedding cheap on 2 cores
+DOMAIN_PER_CLASS: int | None = None  # all MMLU questions (an int caps each category)
+SAFETY_MMLU_POOL = 300  # per category: the MMLU questions benign negatives are drawn from
 
 
 def capped_domain_rows(
-    data_dir: Path, seed: int, per_class: int = DOMAIN_PER_CLASS
+    data_dir: Path, seed: int, per_class: int | None = DOMAIN_PER_CLASS
 ) -> list[datasets.LabelledText]:
     """A deterministic sample of at most `per_class` MMLU questions per category (file order)."""
     rows = datasets.domain_training_rows(data_dir)
@@ -40,7 +41,7 @@ def capped_domain_rows(
     keep: list[int] = []
     for label in sorted({row.label for row in rows}):
         members = [i for i, row in enumerate(rows) if row.label == label]
-        if len(members) > per_class:
+        if per_class is not None and len(members) > per_class:
             members = sorted(rng.choice(members, size=per_class, replace=False).tolist())
         keep.extend(members)
     return [rows[i] for i in sorted(keep)]
@@ -150,7 +151,8 @@ def safety_corpus(data_dir: Path, seed: int, embed: Embed, extra_benign: int = 8
     texts = [request_text(row.text) for row in rows]
     sources = [row.source for row in rows]
     parts = [embed(texts)]
-    mmlu_texts = [domain_text(row.text) for row in capped_domain_rows(data_dir, seed)]
+    pool = capped_domain_rows(data_dir, seed, SAFETY_MMLU_POOL)
+    mmlu_texts = [domain_text(row.text) for row in pool]
     picks = rng.choice(len(mmlu_texts), size=min(extra_benign, len(mmlu_texts)), replace=False)
     parts.append(embed(mmlu_texts)[picks])
     texts += [mmlu_texts[i] for i in picks]
