@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from tests.conftest import StartFake, StartGateway
-from tests.fakes.harness import make_config, wait_until
+from tests.fakes.harness import make_config, metric_sum, wait_until
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 
@@ -94,6 +94,24 @@ async def test_readyz_follows_health_checks_down_and_up(
 
     assert await wait_until(is_up, timeout_s=3.0)
     assert (await gw.chat("m1")).status_code == 200
+
+
+async def test_passive_ejection_is_visible_in_metrics(
+    fake: StartFake, gateway: StartGateway, records_path: Path
+) -> None:
+    bad, good = await fake("bad", mode="fail", status=500), await fake("good")
+    settings = {"health": {"enabled": True, "interval_s": 30.0},
+                "outlier": {"consecutive_failures": 2}}
+    gw = await gateway(make_config(records_path, {"m1": [("bad", bad.url), ("good", good.url)]},
+                                   pool_settings=settings))
+
+    for i in range(6):
+        assert (await gw.chat("m1", f"q{i}")).status_code == 200
+    text = (await gw.client.get("/metrics")).text
+
+    assert bad.inference_count == 2, "an ejected replica gets no more traffic"
+    assert metric_sum(text, "switchyard_endpoint_healthy", endpoint="bad") == 0
+    assert metric_sum(text, "switchyard_endpoint_healthy", endpoint="good") == 1
 
 
 async def test_records_rotate_by_size(fake: StartFake, gateway: StartGateway,

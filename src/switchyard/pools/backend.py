@@ -101,7 +101,9 @@ class OpenAIBackend:
 
     @staticmethod
     def _headers(target: UpstreamTarget, stream: bool) -> dict[str, str]:
-        headers = {"content-type": "application/json"}
+        # identity: answers are relayed byte for byte and parsed for usage, so a compressed
+        # body (aiohttp would otherwise offer gzip/deflate) would reach the client undecoded
+        headers = {"content-type": "application/json", "accept-encoding": "identity"}
         if stream:
             headers["accept"] = "text/event-stream"
         if target.api_key:

@@ -127,6 +127,8 @@ class Dispatcher:
                 self._metrics.upstream_errors.labels(endpoint.name, exc.kind).inc()
                 if not (isinstance(exc, UpstreamStatusError) and exc.upstream_status == 429):
                     pool.report_failure(endpoint)
+                    if not endpoint.healthy:  # passive ejection: keep the gauge truthful
+                        self._metrics.endpoint_healthy.labels(pool.name, endpoint.name).set(0)
                 if not exc.retryable:
                     raise
                 last = exc
