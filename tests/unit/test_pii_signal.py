@@ -7,7 +7,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from switchyard.config.signals import SignalConfig
 from switchyard.signals.base import SignalContext
-from switchyard.signals.pii import PiiSignal, mask, pii_signals
+from switchyard.signals.pii import PiiSignal, mask, pii_signals, redact_for_upstream
 from switchyard.signals.pii_engine import Finding
 from switchyard.signals.pii_recognizers import luhn_valid
 from switchyard.types import ChatMessage, RequestView
@@ -116,3 +116,14 @@ def test_luhn() -> None:
 def test_route_policy_needs_a_model() -> None:
     with pytest.raises(ValidationError, match="model"):
         CONFIG.validate_python({"name": "p", "type": "pii", "policies": {"US_SSN": "route"}})
+
+
+async def test_redact_for_upstream_follows_the_signal_result(context: SignalContext) -> None:
+    signal = build(context)
+    body = {"messages": [{"role": "user", "content": TEXT}]}
+    request = view(TEXT, request_id="r9")
+    results = {"pii": await signal.evaluate(request)}
+    forwarded = await redact_for_upstream([signal], results, "r9", body)
+    assert EMAIL not in forwarded["messages"][0]["content"]
+    clean = {"pii": await signal.evaluate(view("no personal data", request_id="r10"))}
+    assert await redact_for_upstream([signal], clean, "r10", body) is body

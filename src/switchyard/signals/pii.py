@@ -19,7 +19,7 @@ import concurrent.futures
 import copy
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,3 +184,21 @@ def _text_slots(body: dict[str, Any]) -> Iterable[tuple[Any, Any, str]]:
 def pii_signals(signals: Iterable[object]) -> list[PiiSignal]:
     """The PII signals among built signals (for the gateway's redaction step)."""
     return [signal for signal in signals if isinstance(signal, PiiSignal)]
+
+
+async def redact_for_upstream(
+    signals: Iterable[object],
+    results: Mapping[str, SignalResult],
+    request_id: str,
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    """The body to forward upstream: masked by every PII signal whose result asks to redact.
+
+    The gateway calls this once per request after `decide()` (block decisions never get here);
+    it returns `body` itself when nothing needs masking.
+    """
+    for signal in pii_signals(signals):
+        result = results.get(signal.name)
+        if result is not None and "action:redact" in result.labels:
+            body = await signal.redact_body(request_id, body)
+    return body
