@@ -57,6 +57,8 @@ def all_signals_policy() -> RoutingConfig:
         {"name": "jailbreak", "type": "jailbreak"},
         {"name": "pii", "type": "pii", "policies": PII_POLICY},
     ]  # fmt: skip
+    for signal in signals:  # measure the work, not the timeouts of an overloaded machine
+        signal["timeout_s"] = 60.0
     decisions = [
         {"name": f"use_{s['name']}", "priority": i, "when": {"signal": s["name"]}, "model": "m"}
         for i, s in enumerate(signals)
@@ -80,7 +82,7 @@ async def build_runner(model: MiniLMEmbedder, batching: bool) -> SignalRunner:
     warm = RequestView("warm", "auto", messages=(ChatMessage("user", "warm up"),))
     for _ in range(3):  # loads PII/language and embeds route examples before timing
         result = await runner.evaluate(warm)
-    errors = {name: r.error for name, r in result.items() if r.error}
+    errors = {name: r.error for name, r in result.items() if r.error}  # none allowed below too
     if errors:
         raise RuntimeError(f"signal errors during warm-up: {errors}")
     return runner
@@ -116,7 +118,10 @@ async def concurrent_throughput(
     async def client() -> None:
         while queue:
             index, text = queue.pop()
-            await runner.evaluate(view(index, text))
+            results = await runner.evaluate(view(index, text))
+            failed = [name for name, result in results.items() if result.error]
+            if failed:
+                raise RuntimeError(f"signals failed under load: {failed}")
 
     started, cpu_started = time.perf_counter(), time.process_time()
     await asyncio.gather(*(client() for _ in range(clients)))

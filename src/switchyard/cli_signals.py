@@ -83,9 +83,11 @@ def _read_examples(path: Path) -> list[dict[str, Any]]:
 async def _signals_for(config: SwitchyardConfig, base: Path, prompts: list[str]) -> list[Any]:
     from switchyard.signals.base import SignalContext
     from switchyard.signals.runner import SignalRunner
+    from switchyard.signals.semantic import wait_until_ready
     from switchyard.types import ChatMessage, RequestView
 
     runner = SignalRunner.from_config(config.routing, SignalContext(config_dir=base))
+    await wait_until_ready(runner.signals.values())  # models load before the first timeout
     try:
         results = []
         for index, prompt in enumerate(prompts):
@@ -139,6 +141,14 @@ def _print_cofiring(
     if report.never_fired:
         console.print(f"never fired on these examples: {', '.join(report.never_fired)}")
     policy = RoutingPolicy.from_config(config.routing)
+    per_example = Table(title="per example")
+    for column in ("prompt", "fired", "chosen", "expected"):
+        per_example.add_column(column)
+    for row, fired, signals in zip(rows, report.fired, results, strict=True):
+        prompt = row["prompt"] if len(row["prompt"]) <= 48 else row["prompt"][:45] + "..."
+        chosen = decide(signals, policy).name
+        per_example.add_row(prompt, ", ".join(fired), chosen, row["expected"] or "")
+    console.print(per_example)
     labelled = [(row, res) for row, res in zip(rows, results, strict=True) if row["expected"]]
     if labelled:
         hits = sum(decide(res, policy).name == row["expected"] for row, res in labelled)
