@@ -224,3 +224,15 @@ def test_prefix_affinity_queue_signal(signal: str, expected: str) -> None:
     states = [EndpointState(name="e0", pool="p", in_flight=1, pending_prefill_tokens=9000),
               EndpointState(name="e1", pool="p", in_flight=3, pending_prefill_tokens=10)]
     assert PrefixAffinityBalancer(config).pick(states, trace_view("1", (5, 6))).name == expected
+
+
+def test_dualmap_migrates_prefixless_requests_to_the_least_loaded_endpoint() -> None:
+    balancer = dualmap()
+    queue = [QueuedRequest(str(i), RequestView(request_id=str(i), model="m", prompt_tokens=4000),
+                           waited_s=3.0) for i in range(3)]
+    states = [EndpointState(name="hot", pool="p", pending_prefill_tokens=60_000),
+              EndpointState(name="busy", pool="p", pending_prefill_tokens=30_000),
+              EndpointState(name="idle", pool="p", pending_prefill_tokens=0)]
+    moves = balancer.rebalance(states, {"hot": queue})
+    assert moves and moves[0].target == "idle"
+    assert {m.source for m in moves} == {"hot"}

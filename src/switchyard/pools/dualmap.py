@@ -177,7 +177,7 @@ class DualMapBalancer:
                         + self.uncached_tokens(source, request.view)) / speed
                 if late:
                     stay = max(stay, request.waited_s)
-                target = self._other_candidate(list(by_name), source, request.view)
+                target = self._migration_target(endpoints, source, request.view, moved_in)
                 if target is None:
                     continue
                 go = self.estimated_ttft_s(by_name[target], request.view, int(moved_in[target]))
@@ -188,6 +188,17 @@ class DualMapBalancer:
                     self._remember(target, _PromptBlocks.of(request.view,
                                                             self._config.block_tokens))
         return moves
+
+    def _migration_target(self, endpoints: Sequence[EndpointState], source: str,
+                          view: RequestView, moved_in: Mapping[str, float]) -> str | None:
+        """The other candidate; for a request without prefix information (no candidates to be
+        affine to) the other endpoint with the least queued work."""
+        if _PromptBlocks.of(view, self._config.block_tokens).blocks:
+            return self._other_candidate([e.name for e in endpoints], source, view)
+        others = [e for e in endpoints if e.name != source]
+        if not others:
+            return None
+        return min(others, key=lambda e: self.queued_work(e) + moved_in[e.name]).name
 
     def _other_candidate(self, names: Sequence[str], source: str, view: RequestView) -> str | None:
         """The candidate the request is not on (either one if the SLO switch placed it)."""
