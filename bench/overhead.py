@@ -287,6 +287,9 @@ def summarise(results: dict[str, dict[str, dict[int, Cell]]]) -> dict[str, float
             lite[high]["rps"], 1e-9)
         metrics[f"litellm_added_latency_p50_ms_c{low}"] = (
             lite[low]["p50_ms"] - direct[low]["p50_ms"])
+        if "server_cpu_ms_per_request" in lite[high] and "server_cpu_ms_per_request" in sw[high]:
+            metrics[f"cpu_ratio_litellm_vs_switchyard_c{high}"] = lite[high][
+                "server_cpu_ms_per_request"] / max(sw[high]["server_cpu_ms_per_request"], 1e-9)
     if "stream" in results:
         stream = results["stream"]
         metrics[f"added_ttfb_p50_ms_c{low}_stream"] = (
@@ -328,6 +331,11 @@ def markdown(results: dict[str, dict[str, dict[int, Cell]]], metrics: dict[str, 
         if key in metrics:
             value = metrics[key]
             lines.append(f"| {key} | {value:.3f} | {target} | {'yes' if check(value) else 'NO'} |")
+    cpu_ratio = next((v for k, v in metrics.items() if k.startswith("cpu_ratio_litellm")), None)
+    if cpu_ratio is not None:
+        lines += ["", f"Throughput ratios depend on how much CPU each process gets on a shared "
+                  f"machine; per answer, LiteLLM used {cpu_ratio:.0f}x the CPU time of "
+                  f"switchyard (load-independent comparison)."]
     lines += ["", "## All metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.3f} |" for k, v in metrics.items()]
     for mode, by_target in results.items():
