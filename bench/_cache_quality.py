@@ -88,7 +88,8 @@ def _neighbour_negatives(data: PairData, k: int = 4, floor: float = 0.8) -> Matr
     return np.vstack(rows) if rows else np.zeros((0, width), np.float32)
 
 
-def train_verifier(data: PairData, target_fpr: float = 0.018) -> tuple[
+def train_verifier(data: PairData, target_fpr: float = 0.018,
+                   hard_negative_share: float = 1.0) -> tuple[
         HitVerifier, dict[str, float]]:
     """MLP on the tuning half; its threshold comes from 5-fold out-of-fold scores (tuning half
     only), the shipped model is then fitted on the whole tuning half."""
@@ -98,6 +99,8 @@ def train_verifier(data: PairData, target_fpr: float = 0.018) -> tuple[
 
     x, y = features(data, data.tune), data.label[data.tune]
     hard_x = _neighbour_negatives(data)
+    keep = np.random.default_rng(2).random(len(hard_x)) < hard_negative_share
+    hard_x = hard_x[keep]
     x = np.vstack([x, hard_x])
     y = np.concatenate([y, np.zeros(len(hard_x), dtype=y.dtype)])
 
