@@ -155,5 +155,9 @@ class UpstreamStatusError(UpstreamError):
         self.upstream_status = upstream_status
         self.body = body
         self.retryable = upstream_status == 429 or upstream_status >= 500
-        # Non-retryable upstream 4xx answers are passed to the client with their own status.
-        self.status = 502 if self.retryable else upstream_status
+        # Non-retryable upstream 4xx answers are passed to the client with their own status;
+        # an upstream that stays rate-limited is reported as 429 (with its Retry-After).
+        if upstream_status == 429:
+            self.status, self.code, self.error_type = 429, "rate_limited", "rate_limit_error"
+        else:
+            self.status = 502 if self.retryable else upstream_status

@@ -308,8 +308,11 @@ class Gateway:
                 yield chunk
             if capture is not None and self.cache is not None and ctx.cache is not None:
                 self.cache.store_stream(ctx.cache, capture)  # completed normally only
+            elapsed_ms = (monotonic() - opened.opened_at) * 1000.0
+            opened.pool.report_success(opened.lease.endpoint, elapsed_ms)
         except UpstreamError as exc:
             status, error = 502, exc.kind
+            self.dispatcher.endpoint_failed(opened.pool, opened.lease.endpoint)
             self.metrics.upstream_errors.labels(opened.endpoint, exc.kind).inc()
             yield sse_error_event(f"upstream failed mid-stream: {exc.message}", exc.code or "")
         except (asyncio.CancelledError, GeneratorExit):

@@ -237,3 +237,19 @@ async def test_fallback_skips_model_whose_replicas_are_all_open(
         assert response.headers["x-switchyard-model"] == "m2"
 
     assert broken.inference_count == 1
+
+
+async def test_long_retry_after_gives_up_with_429_and_the_wait(
+    fake: StartFake, gateway: StartGateway, records_path: Path
+) -> None:
+    limited = await fake("limited")
+    limited.behaviour = Behaviour(mode="rate_limit", retry_after="120")
+    gw = await gateway(make_config(records_path, {"m1": [("limited", limited.url)]},
+                                   pool_settings={"retry": {"max_retry_after_s": 5}}))
+
+    response = await gw.chat("m1")
+
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "rate_limited"
+    assert int(response.headers["retry-after"]) == 120
+    assert len(limited.inference_requests()) == 1  # no pointless retry before the wait

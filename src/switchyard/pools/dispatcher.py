@@ -25,7 +25,7 @@ from switchyard.errors import (
 )
 from switchyard.observability.metrics import Metrics
 from switchyard.pools.backend import OpenAIBackend, UpstreamReply, UpstreamStream
-from switchyard.pools.pool import Lease, Pool
+from switchyard.pools.pool import Endpoint, Lease, Pool
 from switchyard.types import RequestView
 
 
@@ -126,9 +126,7 @@ class Dispatcher:
                 lease.release()
                 self._metrics.upstream_errors.labels(endpoint.name, exc.kind).inc()
                 if not (isinstance(exc, UpstreamStatusError) and exc.upstream_status == 429):
-                    pool.report_failure(endpoint)
-                    if not endpoint.healthy:  # passive ejection: keep the gauge truthful
-                        self._metrics.endpoint_healthy.labels(pool.name, endpoint.name).set(0)
+                    self.endpoint_failed(pool, endpoint)
                 if not exc.retryable:
                     raise
                 last = exc
@@ -141,9 +139,16 @@ class Dispatcher:
             except BaseException:  # cancelled (client gone, shutdown): free the slot
                 lease.release()
                 raise
-            pool.report_success(endpoint, (monotonic() - started) * 1000.0)
+            if isinstance(result, Served):  # a stream is judged when it ends (Gateway._relay)
+                pool.report_success(endpoint, (monotonic() - started) * 1000.0)
             return result
         raise last or NoHealthyEndpointError(f"no replica of {model.name!r} answered")
+
+    def endpoint_failed(self, pool: Pool, endpoint: Endpoint) -> None:
+        """Count a failure for breaker and passive ejection; keep the health gauge truthful."""
+        pool.report_failure(endpoint)
+        if not endpoint.healthy:
+            self._metrics.endpoint_healthy.labels(pool.name, endpoint.name).set(0)
 
     def _retry_delay(
         self, retry: RetryConfig, attempt: int, exc: UpstreamError, tried: int, replicas: int
