@@ -78,3 +78,11 @@ def test_embed_corpus_caches_by_content(tmp_path: Path, embedder: MiniLMEmbedder
     np.save(files[0], np.full_like(vectors, 0.5))  # a hit must come from the cache file
     np.testing.assert_allclose(embed_corpus(texts, cache_dir=tmp_path, embedder=embedder), 0.5)
     assert corpus_key(texts[:2], embedder.model_id, 64) != files[0].stem
+
+
+def test_length_groups_keep_similar_lengths_together() -> None:
+    from switchyard.embed.minilm import length_groups
+
+    groups = length_groups([100, 5, 6, 98, 7, 40], max_group=2)
+    assert groups == [[1, 2], [4], [5], [3, 0]]
+    assert sorted(i for g in length_groups(list(range(50))) for i in g) == list(range(50))

@@ -71,7 +71,7 @@ class MiniLMEmbedder:
         self._tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=max_length)
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the batch's longest
+        # no tokenizer padding (its settings are shared by threads): batches are padded here
         self._session = ort.InferenceSession(
             str(minilm_model_path()),
             sess_options=_session_options(self.threads),
@@ -82,23 +82,63 @@ class MiniLMEmbedder:
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, npt.NDArray[np.int64]]:
         """Token ids, attention mask and token types, padded to the longest text of the batch."""
-        encodings = self._tokenizer.encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        ids, mask = self._padded([e.ids for e in self._tokenizer.encode_batch(list(texts))])
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         return {name: array for name, array in feeds.items() if name in self._input_names}
 
+    @staticmethod
+    def _padded(
+        sequences: Sequence[Sequence[int]],
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        longest = max((len(tokens) for tokens in sequences), default=0)
+        ids = np.zeros((len(sequences), longest), dtype=np.int64)
+        mask = np.zeros((len(sequences), longest), dtype=np.int64)
+        for row, tokens in enumerate(sequences):
+            ids[row, : len(tokens)] = tokens
+            mask[row, : len(tokens)] = 1
+        return ids, mask
+
     def embed_batch(self, texts: Sequence[str]) -> Vectors:
-        """Embed `texts` in one inference call; returns float32 [len(texts), dim], unit rows."""
+        """Embed `texts`; returns float32 [len(texts), dim], unit rows.
+
+        Texts are grouped by token length and each group runs as one inference padded to its
+        own longest text: padding a short text to a long neighbour costs more than the extra
+        call (measured: ~2.5x CPU per text for unsorted batches of 32 chat prompts).
+        """
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        feeds = self.tokenize(texts)
+        encodings = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for group in length_groups([len(tokens) for tokens in encodings]):
+            ids, mask = self._padded([encodings[index] for index in group])
+            vectors[group] = self._run(ids, mask)
+        return vectors
+
+    def _run(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> Vectors:
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        feeds = {name: array for name, array in feeds.items() if name in self._input_names}
         (hidden,) = self._session.run(["last_hidden_state"], feeds)
-        mask = feeds["attention_mask"][:, :, None].astype(np.float32)
-        summed = (np.asarray(hidden, dtype=np.float32) * mask).sum(axis=1)
-        pooled = summed / np.maximum(mask.sum(axis=1), 1e-9)
-        return l2_normalise(pooled)
+        weights = mask[:, :, None].astype(np.float32)
+        summed = (np.asarray(hidden, dtype=np.float32) * weights).sum(axis=1)
+        return l2_normalise(summed / np.maximum(weights.sum(axis=1), 1e-9))
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         """Embed off the event loop (no micro-batching: see `BatchingEmbedder`)."""
         return await asyncio.to_thread(self.embed_batch, list(texts))
+
+
+def length_groups(lengths: Sequence[int], max_group: int = 16) -> list[list[int]]:
+    """Indices grouped by similar token length (longest <= 1.25 x shortest + 4 tokens)."""
+    order = sorted(range(len(lengths)), key=lambda index: lengths[index])
+    groups: list[list[int]] = []
+    for index in order:
+        group = groups[-1] if groups else None
+        if (
+            group is not None
+            and len(group) < max_group
+            and lengths[index] <= 1.25 * lengths[group[0]] + 4
+        ):
+            group.append(index)
+        else:
+            groups.append([index])
+    return groups
