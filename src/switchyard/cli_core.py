@@ -33,7 +33,9 @@ def _load_or_exit(path: Path) -> SwitchyardConfig:
 
 def default_config_path() -> Path:
     """The configuration `serve` uses when given none (the local llama.cpp fleet)."""
-    return _DEFAULT_CONFIG
+    from switchyard.local import default_config_path as packaged_local
+
+    return _DEFAULT_CONFIG if _DEFAULT_CONFIG.is_file() else packaged_local()
 
 
 @config_app.command("validate")

@@ -316,7 +316,8 @@ class Gateway:
             self.metrics.upstream_errors.labels(opened.endpoint, exc.kind).inc()
             yield sse_error_event(f"upstream failed mid-stream: {exc.message}", exc.code or "")
         except (asyncio.CancelledError, GeneratorExit):
-            status, error = 499, "client_disconnected"
+            if b"data: [DONE]" not in tail:  # else the client already had the whole answer
+                status, error = 499, "client_disconnected"
             raise
         finally:
             opened.stream.close()

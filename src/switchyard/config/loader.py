@@ -149,7 +149,7 @@ def _real_path(loc: KeyPath, data: Any) -> KeyPath:
             node = node[part]
             real.append(part)
         elif isinstance(node, dict) and isinstance(part, str):
-            if node.get("type") == part or _TYPE_SEGMENT.search(part):
+            if node.get("type", "openai") == part or _TYPE_SEGMENT.search(part):
                 continue
             real.append(part)
             break
