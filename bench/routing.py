@@ -202,6 +202,7 @@ def main() -> None:
     parser.add_argument("--features", default="full,full+last+stats",
                         help="feature sets to choose from by CV on train")
     parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--name", default="routing", help="results file stem")
     args = parser.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"routing data not found at {DATA}")
@@ -218,7 +219,7 @@ def main() -> None:
         extra["calibration_routellm_mmlu"] = calibration_check(runs["routellm_mmlu"],
                                                                "routellm_mmlu")
     metrics, markdown, details = build_outputs(runs, extra)
-    path = write_results("routing", metrics, markdown, details)
+    path = write_results(args.name, metrics, markdown, details)
     log(f"wrote {path}")
 
 
