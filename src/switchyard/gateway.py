@@ -106,6 +106,7 @@ class Gateway:
         self.dispatcher = Dispatcher(self.models, self.pools, self.backend, self.metrics)
         self.records = RecordWriter(config.records) if config.records.enabled else None
         self._decision_names = {d.name for d in config.routing.decisions}
+        self._redactors = self._pii_redactors()
         self._tasks: list[asyncio.Task[None]] = []
         self._api_keys = config.server.api_keys
         self._tenant_header = config.server.tenant_header.lower()
@@ -115,7 +116,26 @@ class Gateway:
                 self._health_changed(endpoint)
 
     # -- lifecycle ---------------------------------------------------------------------------
+    def _pii_redactors(self) -> tuple[object, ...]:
+        """PII signals that may mask the forwarded body (imported only when configured)."""
+        if not any(s.type == "pii" for s in self.config.routing.signals):
+            return ()
+        from switchyard.signals.pii import pii_signals
+
+        return tuple(pii_signals(self.signals.signals.values()))
+
+    async def _redact(
+        self, signals: Signals, request_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        from switchyard.signals.pii import redact_for_upstream
+
+        return await redact_for_upstream(self._redactors, signals, request_id, body)
+
     async def start(self) -> None:
+        for signal in self.signals.signals.values():  # models load before traffic arrives
+            ready = getattr(signal, "ready", None)
+            if ready is not None:
+                await ready()
         if self.records is not None:
             self.records.start()
         for pool in self.pools.values():
@@ -221,6 +241,8 @@ class Gateway:
                 ctx.cache.routed(decision.name, signals)
             if decision.action == Action.BLOCK:
                 raise ContentPolicyError(decision.message, code="content_policy_violation")
+            if self._redactors:
+                body = await self._redact(signals, view.request_id, body)
             tokens = estimate_tokens(view.conversation_text)
             result = await self.dispatcher.send(
                 view, body, decision.models, _PATHS[kind], ctx.attempts, tokens

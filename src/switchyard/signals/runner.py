@@ -119,6 +119,8 @@ class SignalRunner:
         referenced: set[str] = set()
         for decision in routing.decisions:
             referenced |= decision.when.signal_names()
+        # PII signals act on their own (redaction before forwarding) even when no rule names them
+        referenced |= {s.name for s in routing.signals if s.type == "pii"}
         entries: list[RunnerEntry] = []
         problems: list[str] = []
         for index, config in enumerate(routing.signals):
