@@ -25,7 +25,7 @@ $(LOCAL_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "installing the local extra (builds llama-cpp-python on first use; cached afterwards)"
-	$(BIN)/python -m pip install --quiet -e '.[local]'
+	$(BIN)/python -m pip install --quiet -e '.[local,ml]'
 	touch $(LOCAL_STAMP)
 
 install-local: $(LOCAL_STAMP)

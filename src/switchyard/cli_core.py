@@ -100,6 +100,7 @@ def route(
     async def run() -> None:
         gateway = Gateway(cfg, path.resolve().parent)
         try:
+            await gateway.prepare_signals()
             _, signals, decision = await gateway.route(body, {})
         finally:
             await gateway.close_signal_resources()

@@ -131,11 +131,15 @@ class Gateway:
 
         return await redact_for_upstream(self._redactors, signals, request_id, body)
 
-    async def start(self) -> None:
-        for signal in self.signals.signals.values():  # models load before traffic arrives
+    async def prepare_signals(self) -> None:
+        """Wait until every signal's model is loaded, so first requests do not time out."""
+        for signal in self.signals.signals.values():
             ready = getattr(signal, "ready", None)
             if ready is not None:
                 await ready()
+
+    async def start(self) -> None:
+        await self.prepare_signals()
         if self.records is not None:
             self.records.start()
         for pool in self.pools.values():
