@@ -79,15 +79,19 @@ class _Context:
     attempts: Attempts = field(default_factory=lambda: Attempts(started=monotonic()))
     prompt: str | None = None
     cache: CacheTicket | None = None
+    predictions: str = ""
 
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             "x-switchyard-request-id": self.request_id,
             "x-switchyard-model": self.model,
             "x-switchyard-decision": self.decision,
             "x-switchyard-endpoint": self.attempts.endpoint,
             **(self.cache.lookup.headers() if self.cache is not None else {}),
         }
+        if self.predictions:
+            headers["x-switchyard-predictions"] = self.predictions
+        return headers
 
 
 class Gateway:
@@ -241,6 +245,10 @@ class Gateway:
             signals = await self.signals.evaluate(view)
             decision = decide(signals, self.policy, view.model)
             ctx.decision = decision.name
+            if decision.predictions:
+                ctx.predictions = ",".join(
+                    f"{k}={v:.4g}" for k, v in decision.predictions.items()
+                )
             if ctx.cache is not None:
                 ctx.cache.routed(decision.name, signals)
             if decision.action == Action.BLOCK:

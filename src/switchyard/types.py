@@ -121,6 +121,8 @@ class Decision:
     message: str = ""
     reason: str = ""
     trace: tuple[TraceEntry, ...] = ()
+    # a learned strategy's per-candidate predictions, e.g. {"m1.quality": 0.7, "m1.cost": 2e-5}
+    predictions: Mapping[str, float] = field(default_factory=dict)
 
 
 class CircuitState(StrEnum):

@@ -69,13 +69,19 @@ class DecisionConfig(StrictModel):
     models: list[str] = Field(default_factory=list)
     model: str | None = None
     message: str = "request blocked by policy"
+    models_from_signal: str | None = Field(
+        default=None,
+        description="take the target from this signal's labels (e.g. a learned_router); "
+        "`model`/`models` are then fallbacks",
+    )
 
     @model_validator(mode="after")
     def _target(self) -> DecisionConfig:
         if self.model is not None and self.models:
             raise ValueError("give `model` or `models`, not both")
-        if self.action == "route" and self.model is None and not self.models:
-            raise ValueError("a `route` decision needs `model` or `models`")
+        has_target = self.model is not None or bool(self.models) or bool(self.models_from_signal)
+        if self.action == "route" and not has_target:
+            raise ValueError("a `route` decision needs `model`, `models` or `models_from_signal`")
         return self
 
     @property

@@ -126,6 +126,9 @@ def cross_reference_problems(cfg: SwitchyardConfig) -> list[tuple[Path, str]]:
                 problems.append(_unknown_model((*base, "models", ti), target, models))
         for name in sorted(decision.when.signal_names() - signal_names):
             problems.append(((*base, "when"), f"unknown signal {name!r}"))
+        source = decision.models_from_signal
+        if source is not None and source not in signal_names:
+            problems.append(((*base, "models_from_signal"), f"unknown signal {source!r}"))
     default = cfg.routing.default
     targets = [(("routing", "default"), default)] if isinstance(default, str) else [
         (("routing", "default", ti), target) for ti, target in enumerate(default)

@@ -96,6 +96,7 @@ class TenantSignalConfig(SignalBase):
 
 # Semantic signal models live with their signals and extend SignalBase, so they are imported
 # here, after it (switchyard.signals imports this module first, which keeps the order).
+from switchyard.learn.signal_config import LearnedRouterSignalConfig  # noqa: E402
 from switchyard.signals.semantic_config import (  # noqa: E402
     ComplexitySignalConfig,
     DomainSignalConfig,
@@ -118,6 +119,7 @@ SignalConfig = Annotated[
     | ComplexitySignalConfig
     | LanguageSignalConfig
     | JailbreakSignalConfig
-    | PiiSignalConfig,
+    | PiiSignalConfig
+    | LearnedRouterSignalConfig,
     Field(discriminator="type"),
 ]

@@ -43,6 +43,25 @@ class CompiledDecision:
     message: str
     condition: ConditionNode
     win_reason: str
+    models_from_signal: str | None = None
+
+    def resolve(
+        self, signals: Mapping[str, SignalResult], trace: list[TraceEntry]
+    ) -> tuple[tuple[str, ...], Mapping[str, float]]:
+        """Target models: the strategy signal's choice first (if any), then the fallbacks."""
+        if self.models_from_signal is None:
+            return self.models, {}
+        result = signals.get(self.models_from_signal)
+        usable = result is not None and result.error is None and bool(result.labels)
+        chosen = result.labels if result is not None and usable else ()
+        details = result.details if result is not None and usable else {}
+        trace.append(TraceEntry(
+            path=f"decisions[{self.name}].models_from_signal",
+            condition=f"target from signal {self.models_from_signal!r}",
+            value=usable,
+            observed=", ".join(f"{k}={v:.4g}" for k, v in details.items()) or "no choice",
+        ))
+        return tuple(dict.fromkeys((*chosen, *self.models))), details
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +119,7 @@ def _compile_ranked(ranked: list[tuple[int, DecisionConfig]]) -> tuple[CompiledD
                 index=index,
                 action=Action(config.action),
                 models=config.targets,
+                models_from_signal=config.models_from_signal,
                 message=config.message if config.action == "block" else "",
                 condition=compile_condition(config.when, f"decisions[{config.name}].when"),
                 win_reason=(
@@ -148,10 +168,12 @@ def decide(
             trace=tuple(trace),
         )
     if alias is not None:
+        models, predictions = alias.resolve(signals, trace)
         return Decision(
             name=alias.name,
             action=Action.ROUTE,
-            models=alias.models,
+            models=models,
+            predictions=predictions,
             priority=alias.priority,
             reason=f"requested model {requested_model!r} is the alias of decision {alias.name!r}",
             trace=tuple(trace),
@@ -170,10 +192,12 @@ def _route_auto(
 ) -> Decision:
     for route in policy.routes:
         if route.condition.holds(signals, trace):
+            models, predictions = route.resolve(signals, trace)
             return Decision(
                 name=route.name,
                 action=Action.ROUTE,
-                models=route.models,
+                models=models,
+                predictions=predictions,
                 priority=route.priority,
                 reason=route.win_reason,
                 trace=tuple(trace),
