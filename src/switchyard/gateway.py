@@ -38,12 +38,12 @@ from switchyard.pools.dispatcher import Attempts, Dispatcher, Opened, Served
 from switchyard.pools.health import HealthChecker
 from switchyard.pools.pool import Endpoint, Pool
 from switchyard.protocol import (
+    StreamUsage,
     build_view,
     estimate_tokens,
     parse_body,
     sse_error_event,
     usage_from,
-    usage_from_sse,
 )
 from switchyard.routing.engine import RoutingPolicy, decide
 from switchyard.signals.base import SignalContext
@@ -54,7 +54,6 @@ logger = logging.getLogger(__name__)
 
 Kind = Literal["chat", "completion"]
 _PATHS: dict[Kind, str] = {"chat": "/chat/completions", "completion": "/completions"}
-_STREAM_TAIL = 4096
 
 
 @dataclass(slots=True)
@@ -80,6 +79,7 @@ class _Context:
     prompt: str | None = None
     cache: CacheTicket | None = None
     predictions: str = ""
+    wants_usage: bool = False
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -235,6 +235,9 @@ class Gateway:
             body = parse_body(raw)
             view = build_view(body, kind, ctx.request_id, ctx.tenant, headers)
             stream = view.stream
+            options = body.get("stream_options")
+            ctx.wants_usage = stream and isinstance(options, dict) and bool(
+                options.get("include_usage"))
             self._check_model(view.model)
             if self.config.records.include_prompts:
                 ctx.prompt = view.conversation_text
@@ -326,20 +329,17 @@ class Gateway:
         self, ctx: _Context, opened: Opened, tokens: int, ttft: float
     ) -> AsyncIterator[bytes]:
         """Pass upstream bytes through unchanged; a late failure ends with an SSE error."""
-        tail = opened.stream.first[-_STREAM_TAIL:]
-        chunks = 1
+        tracker = StreamUsage(tokens, ctx.wants_usage)
         status, error = 200, None
         capture = self.cache.capture(ctx.cache) if self.cache is not None else None
         try:
             if capture is not None:
                 capture.add(opened.stream.first)
-            yield opened.stream.first
+            yield tracker.feed(opened.stream.first)
             async for chunk in opened.stream.chunks():
-                chunks += 1
-                tail = (tail + chunk)[-_STREAM_TAIL:]
                 if capture is not None:
                     capture.add(chunk)
-                yield chunk
+                yield tracker.feed(chunk)
             if capture is not None and self.cache is not None and ctx.cache is not None:
                 self.cache.store_stream(ctx.cache, capture)  # completed normally only
             elapsed_ms = (monotonic() - opened.opened_at) * 1000.0
@@ -350,14 +350,13 @@ class Gateway:
             self.metrics.upstream_errors.labels(opened.endpoint, exc.kind).inc()
             yield sse_error_event(f"upstream failed mid-stream: {exc.message}", exc.code or "")
         except (asyncio.CancelledError, GeneratorExit):
-            if b"data: [DONE]" not in tail:  # else the client already had the whole answer
+            if not tracker.done:  # else the client already had the whole answer
                 status, error = 499, "client_disconnected"
             raise
         finally:
             opened.stream.close()
             opened.lease.release()
-            usage = usage_from_sse(tail) or Usage(tokens, max(0, chunks - 2))
-            self._finish(ctx, status, usage, ttft, True, error=error)
+            self._finish(ctx, status, tracker.usage(), ttft, True, error=error)
 
     def _finish(
         self, ctx: _Context, status: int, usage: Usage, ttft: float | None, stream: bool,

@@ -138,3 +138,58 @@ def sse_error_event(message: str, code: str) -> bytes:
 def estimate_tokens(text: str) -> int:
     """Cheap fallback when upstream reports no usage: ~4 characters per token."""
     return (len(text) + 3) // 4
+
+
+class StreamUsage:
+    """Follows a relayed SSE stream: its usage (reported or estimated) and, when the client
+    asked for `stream_options.include_usage` but the upstream sent none (llama.cpp does not),
+    a usage chunk inserted just before `data: [DONE]` (counts estimated: one token per event)."""
+
+    __slots__ = ("_prompt_tokens", "_inject", "_tail", "_events")
+
+    def __init__(self, prompt_tokens: int, inject: bool) -> None:
+        self._prompt_tokens = prompt_tokens
+        self._inject = inject
+        self._tail = b""
+        self._events = 0
+
+    def feed(self, chunk: bytes) -> bytes:
+        self._events += chunk.count(b"data: {")
+        self._tail = (self._tail + chunk)[-_TAIL_BYTES:]
+        if not self._inject or b"data: [DONE]" not in chunk or usage_from_sse(self._tail):
+            return chunk
+        cut = chunk.index(b"data: [DONE]")
+        return chunk[:cut] + self._usage_event() + chunk[cut:]
+
+    @property
+    def done(self) -> bool:
+        return b"data: [DONE]" in self._tail
+
+    def usage(self) -> Usage:
+        return usage_from_sse(self._tail) or self._estimate()
+
+    def _estimate(self) -> Usage:
+        return Usage(self._prompt_tokens, max(0, self._events - 1))
+
+    def _usage_event(self) -> bytes:
+        usage = self._estimate()
+        template: dict[str, Any] = {"object": "chat.completion.chunk"}
+        for line in reversed(self._tail.split(b"\n")):
+            if line.startswith(b"data: {"):
+                try:
+                    parsed = orjson.loads(line[6:])
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(parsed, dict):
+                    template = parsed
+                    break
+        template["choices"] = []
+        template["usage"] = {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        }
+        return b"data: " + orjson.dumps(template) + b"\n\n"
+
+
+_TAIL_BYTES = 4096

@@ -178,8 +178,9 @@ def test_streaming_through_auto_yields_real_text_and_counts_tokens(gateway: Gate
     ) as response:
         request_id = response.headers["x-switchyard-request-id"]
         assert response.headers["x-switchyard-endpoint"] == "smol-1"
-        deltas = [chunk.choices[0].delta.content or "" for chunk in response.parse()
-                  if chunk.choices]
+        chunks = list(response.parse())
+        deltas = [chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices]
+        usages = [chunk.usage for chunk in chunks if chunk.usage is not None]
 
     text = "".join(deltas)
     assert len([d for d in deltas if d]) > 3, deltas
@@ -187,6 +188,9 @@ def test_streaming_through_auto_yields_real_text_and_counts_tokens(gateway: Gate
     record = gateway.record(request_id)
     assert record["stream"] is True and record["status"] == 200
     assert record["completion_tokens"] > 3
+    # llama.cpp sends no usage chunk; the gateway supplies one before [DONE] (asked for above)
+    assert len(usages) == 1 and usages[0].completion_tokens == record["completion_tokens"]
+    assert usages[0].prompt_tokens > 5
 
 
 def test_a_killed_llama_server_is_restarted_and_serves_again(gateway: Gateway) -> None:
