@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from switchyard.cache.admin import admin_routes
@@ -23,9 +21,14 @@ from switchyard.errors import (
     SwitchyardError,
     UnsupportedMediaTypeError,
 )
-from switchyard.gateway import Gateway, GatewayResponse, Kind
+from switchyard.gateway import Gateway, Kind
 from switchyard.local.fleet import LocalFleet
 from switchyard.routing.explain import decision_to_dict
+from switchyard.server.fast_path import (
+    InferenceFastPath,
+    check_request_headers,
+    error_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,27 +38,13 @@ def _json(status: int, payload: object, headers: dict[str, str] | None = None) -
 
 
 def _error(exc: SwitchyardError) -> Response:
-    all_headers = {
-        "x-switchyard-request-id": uuid.uuid4().hex,
-        "x-switchyard-model": "",
-        "x-switchyard-decision": "",
-        "x-switchyard-endpoint": "",
-    }
-    if exc.retry_after is not None:
-        all_headers["retry-after"] = str(max(1, round(exc.retry_after)))
-    return _json(exc.status, exc.envelope(), all_headers)
+    result = error_response(exc)
+    return Response(result.body, result.status, result.headers, media_type=result.content_type)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """Read a JSON body, enforcing content type and size before buffering it all."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() != "application/json":
-        raise UnsupportedMediaTypeError(
-            f"Content-Type must be application/json, got {content_type or 'none'!r}"
-        )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
+    check_request_headers(request.headers, limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -66,56 +55,17 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _to_response(result: GatewayResponse) -> Response:
-    if result.stream is not None:
-        headers = {**result.headers, "cache-control": "no-cache", "x-accel-buffering": "no"}
-        return StreamingResponse(
-            result.stream, result.status, headers, media_type=result.content_type
-        )
-    return Response(result.body, result.status, result.headers, media_type=result.content_type)
-
-
-async def _unless_disconnected(
-    request: Request, work: Coroutine[Any, Any, GatewayResponse]
-) -> GatewayResponse | None:
-    """Run `work`, cancelling it (and so the upstream request) if the client disconnects."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(request.receive())
-    try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        task.cancel()
-        watcher.cancel()
-        raise
-    if task.done():
-        watcher.cancel()
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return None
-
-
-def create_app(config: SwitchyardConfig, config_dir: Path | None = None) -> Starlette:
+def create_app(
+    config: SwitchyardConfig, config_dir: Path | None = None
+) -> InferenceFastPath:
     gateway = Gateway(config, config_dir)
     fleet = LocalFleet.from_config(config)  # llama.cpp servers this gateway runs itself
     limit = config.server.max_body_bytes
 
-    async def inference(request: Request, kind: Kind) -> Response:
-        try:
-            raw = await read_body(request, limit)
-        except SwitchyardError as exc:
-            return _error(exc)
-        result = await _unless_disconnected(request, gateway.handle(kind, raw, request.headers))
-        if result is None:  # the client went away: the upstream call was cancelled
-            return Response(status_code=499)
-        return _to_response(result)
-
-    async def chat(request: Request) -> Response:
-        return await inference(request, "chat")
-
-    async def completions(request: Request) -> Response:
-        return await inference(request, "completion")
+    async def inference_not_allowed(request: Request) -> Response:
+        # POSTs to the inference routes never get here (InferenceFastPath answers them);
+        # Starlette answers other methods with 405 before calling this.
+        return _error(UnsupportedMediaTypeError("unreachable"))
 
     async def route(request: Request) -> Response:
         try:
@@ -156,8 +106,8 @@ def create_app(config: SwitchyardConfig, config_dir: Path | None = None) -> Star
             await fleet.aclose()
 
     routes = [
-        Route("/v1/chat/completions", chat, methods=["POST"]),
-        Route("/v1/completions", completions, methods=["POST"]),
+        Route("/v1/chat/completions", inference_not_allowed, methods=["POST"]),
+        Route("/v1/completions", inference_not_allowed, methods=["POST"]),
         Route("/v1/route", route, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -170,7 +120,7 @@ def create_app(config: SwitchyardConfig, config_dir: Path | None = None) -> Star
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_handlers())
     app.state.gateway = gateway
     app.state.fleet = fleet
-    return app
+    return InferenceFastPath(app, gateway, limit)
 
 
 def _handlers() -> dict[Any, Any]:
