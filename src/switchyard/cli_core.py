@@ -67,6 +67,7 @@ def serve(
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per readiness probe
     path = config or default_config_path()
     cfg = _load_or_exit(path)
     app = create_app(cfg, path.resolve().parent)
