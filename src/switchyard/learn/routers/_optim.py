@@ -7,11 +7,11 @@ observed cells only, plus an L2 penalty on the named weight matrices.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 
-from switchyard.learn.routers.base import FloatArray
+from switchyard.learn.routers.base import ArrayDict, FloatArray, JsonDict
 
 Params = dict[str, FloatArray]
 
@@ -97,3 +97,37 @@ def train(model: Trainable, features: FloatArray, quality: FloatArray, *, epochs
             losses.append(loss)
         last = float(np.mean(losses))
     return last
+
+
+class GradientState:
+    """Artifact (de)serialisation shared by the gradient-trained predictors.
+
+    A subclass names its size hyper-parameter (`SIZE`: rank / dims / hidden) and its parameter
+    arrays (`PARAM_KEYS`); its constructor takes that size plus epochs, lr, l2 and batch_size.
+    """
+
+    SIZE: ClassVar[str]
+    PARAM_KEYS: ClassVar[tuple[str, ...]]
+    params: Params
+    epochs: int
+    lr: float
+    l2: float
+    batch_size: int
+
+    def to_state(self) -> tuple[ArrayDict, JsonDict]:
+        settings: JsonDict = {
+            self.SIZE: getattr(self, self.SIZE), "epochs": self.epochs, "lr": self.lr,
+            "l2": self.l2, "batch_size": self.batch_size,
+        }
+        return {k: v.astype(np.float32) for k, v in self.params.items()}, settings
+
+    @classmethod
+    def from_state(cls, arrays: ArrayDict, params: JsonDict) -> Self:
+        settings: dict[str, Any] = {
+            cls.SIZE: int(params[cls.SIZE]), "epochs": int(params["epochs"]),
+            "lr": float(params["lr"]), "l2": float(params["l2"]),
+            "batch_size": int(params["batch_size"]),
+        }
+        predictor = cls(**settings)
+        predictor.params = {k: np.asarray(arrays[k], dtype=np.float64) for k in cls.PARAM_KEYS}
+        return predictor

@@ -15,12 +15,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from switchyard.learn.routers._optim import Params, logit, masked_bce, sigmoid, train
+from switchyard.learn.routers._optim import GradientState, Params, logit, masked_bce, sigmoid, train
 from switchyard.learn.routers.base import (
-    ArrayDict,
     FloatArray,
     Groups,
-    JsonDict,
     observed_column_means,
     register_predictor,
 )
@@ -30,8 +28,10 @@ _MODEL_KEYS = ("ability", "offset")
 
 
 @register_predictor("irt")
-class IRTPredictor:
+class IRTPredictor(GradientState):
     kind: ClassVar[str] = "irt"
+    SIZE: ClassVar[str] = "dims"
+    PARAM_KEYS: ClassVar[tuple[str, ...]] = _ITEM_KEYS + _MODEL_KEYS
 
     def __init__(self, dims: int = 16, epochs: int = 30, lr: float = 3e-3, l2: float = 1e-3,
                  batch_size: int = 128) -> None:
@@ -112,17 +112,3 @@ class IRTPredictor:
               l2={"ability": self.l2 * 10}, seed=seed, frozen=_ITEM_KEYS,
               row_masks={"ability": new_row, "offset": new_row})
         return int(models) - 1
-
-    def to_state(self) -> tuple[ArrayDict, JsonDict]:
-        params: JsonDict = {"dims": self.dims, "epochs": self.epochs, "lr": self.lr,
-                            "l2": self.l2, "batch_size": self.batch_size}
-        return {k: v.astype(np.float32) for k, v in self.params.items()}, params
-
-    @classmethod
-    def from_state(cls, arrays: ArrayDict, params: JsonDict) -> IRTPredictor:
-        predictor = cls(dims=int(params["dims"]), epochs=int(params["epochs"]),
-                        lr=float(params["lr"]), l2=float(params["l2"]),
-                        batch_size=int(params["batch_size"]))
-        predictor.params = {k: np.asarray(arrays[k], dtype=np.float64)
-                            for k in _ITEM_KEYS + _MODEL_KEYS}
-        return predictor

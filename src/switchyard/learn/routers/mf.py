@@ -11,20 +11,20 @@ from typing import ClassVar
 
 import numpy as np
 
-from switchyard.learn.routers._optim import Params, logit, masked_bce, sigmoid, train
+from switchyard.learn.routers._optim import GradientState, Params, logit, masked_bce, sigmoid, train
 from switchyard.learn.routers.base import (
-    ArrayDict,
     FloatArray,
     Groups,
-    JsonDict,
     observed_column_means,
     register_predictor,
 )
 
 
 @register_predictor("mf")
-class MFPredictor:
+class MFPredictor(GradientState):
     kind: ClassVar[str] = "mf"
+    SIZE: ClassVar[str] = "rank"
+    PARAM_KEYS: ClassVar[tuple[str, ...]] = ("proj", "vectors", "bias")
 
     def __init__(self, rank: int = 32, epochs: int = 30, lr: float = 3e-3, l2: float = 1e-3,
                  batch_size: int = 128) -> None:
@@ -80,17 +80,3 @@ class MFPredictor:
               l2={"vectors": self.l2 * 10}, seed=seed, frozen=("proj",),
               row_masks={"vectors": new_row, "bias": new_row})
         return int(models) - 1
-
-    def to_state(self) -> tuple[ArrayDict, JsonDict]:
-        params: JsonDict = {"rank": self.rank, "epochs": self.epochs, "lr": self.lr,
-                            "l2": self.l2, "batch_size": self.batch_size}
-        return {k: v.astype(np.float32) for k, v in self.params.items()}, params
-
-    @classmethod
-    def from_state(cls, arrays: ArrayDict, params: JsonDict) -> MFPredictor:
-        predictor = cls(rank=int(params["rank"]), epochs=int(params["epochs"]),
-                        lr=float(params["lr"]), l2=float(params["l2"]),
-                        batch_size=int(params["batch_size"]))
-        predictor.params = {k: np.asarray(arrays[k], dtype=np.float64)
-                            for k in ("proj", "vectors", "bias")}
-        return predictor

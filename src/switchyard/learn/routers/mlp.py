@@ -6,22 +6,22 @@ from typing import ClassVar
 
 import numpy as np
 
-from switchyard.learn.routers._optim import Params, logit, masked_bce, sigmoid, train
+from switchyard.learn.routers._optim import GradientState, Params, logit, masked_bce, sigmoid, train
 from switchyard.learn.routers.base import (
-    ArrayDict,
     FloatArray,
     Groups,
-    JsonDict,
     observed_column_means,
     register_predictor,
 )
 
 
 @register_predictor("mlp")
-class MLPPredictor:
+class MLPPredictor(GradientState):
     """features -> relu(W1) -> per-model logits; masked BCE, L2 on weights, minibatch Adam."""
 
     kind: ClassVar[str] = "mlp"
+    SIZE: ClassVar[str] = "hidden"
+    PARAM_KEYS: ClassVar[tuple[str, ...]] = ("w1", "b1", "w2", "b2")
 
     def __init__(self, hidden: int = 64, epochs: int = 30, lr: float = 3e-3,
                  l2: float = 1e-3, batch_size: int = 128) -> None:
@@ -66,17 +66,3 @@ class MLPPredictor:
 
     def predict(self, features: FloatArray) -> FloatArray:
         return sigmoid(self._forward(features)[1])
-
-    def to_state(self) -> tuple[ArrayDict, JsonDict]:
-        params: JsonDict = {"hidden": self.hidden, "epochs": self.epochs, "lr": self.lr,
-                            "l2": self.l2, "batch_size": self.batch_size}
-        return {k: v.astype(np.float32) for k, v in self.params.items()}, params
-
-    @classmethod
-    def from_state(cls, arrays: ArrayDict, params: JsonDict) -> MLPPredictor:
-        predictor = cls(hidden=int(params["hidden"]), epochs=int(params["epochs"]),
-                        lr=float(params["lr"]), l2=float(params["l2"]),
-                        batch_size=int(params["batch_size"]))
-        predictor.params = {k: np.asarray(arrays[k], dtype=np.float64)
-                            for k in ("w1", "b1", "w2", "b2")}
-        return predictor
