@@ -236,3 +236,16 @@ def test_dualmap_migrates_prefixless_requests_to_the_least_loaded_endpoint() -> 
     moves = balancer.rebalance(states, {"hot": queue})
     assert moves and moves[0].target == "idle"
     assert {m.source for m in moves} == {"hot"}
+
+
+def test_dualmap_spreads_ties_instead_of_taking_the_first_idle_endpoint() -> None:
+    balancer = dualmap()
+    idle = [EndpointState(name=f"e{i}", pool="p") for i in range(4)]
+    picks = [balancer.pick(idle, RequestView(request_id=str(i), model="m", prompt_tokens=800)).name
+             for i in range(8)]
+    assert sorted(set(picks)) == ["e0", "e1", "e2", "e3"]
+    # a tie on the estimate goes to the endpoint with fewer requests in flight
+    states = [EndpointState(name=f"e{i}", pool="p", in_flight=0 if i == 2 else 3)
+              for i in range(4)]
+    blind = RequestView(request_id="x", model="m", prompt_tokens=800)
+    assert balancer.pick(states, blind).name == "e2"

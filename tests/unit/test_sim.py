@@ -14,8 +14,14 @@ from switchyard.pools.prefix_affinity import PrefixAffinityBalancer
 from switchyard.sim.capacity import search_capacity
 from switchyard.sim.engine import PoolSpec, simulate
 from switchyard.sim.metrics import summarize
+from switchyard.sim.policies import balancer_factory
 from switchyard.sim.profiles import Profile, load_profile
-from switchyard.sim.workloads import synthetic_sessions, synthetic_unique
+from switchyard.sim.workloads import (
+    Workload,
+    infinite_cache_hit_rate,
+    synthetic_sessions,
+    synthetic_unique,
+)
 
 REFERENCE = load_profile("reference")
 
@@ -110,3 +116,30 @@ def test_scaled_kv_profile_keeps_sources() -> None:
     assert doubled.kv_blocks == 2 * REFERENCE.kv_blocks or math.isclose(
         doubled.kv_blocks, 2 * REFERENCE.kv_blocks, abs_tol=1)
     assert "2 x" in doubled.sources["kv_capacity_tokens"]
+
+
+def test_hit_potential_bounds_and_oracle_headroom_on_sessions() -> None:
+    workload = synthetic_sessions(sessions=80, turns=5, rate_per_s=4.0, seed=4)
+    blind = summarize(simulate(workload, pool(RoundRobinBalancer, replicas=8)), 5.0)
+    oracle_pools = pool(balancer_factory("oracle_greedy", REFERENCE, 5.0), replicas=8)
+    oracle_run = simulate(workload, oracle_pools)
+    oracle = summarize(oracle_run, 5.0)
+    assert oracle_run.table.completions == [1] * len(workload)
+    # round robin wastes most of what is cached somewhere; the oracle collects it
+    assert blind.prefix_hit_potential > blind.prefix_hit_rate + 0.2
+    assert oracle.prefix_hit_rate > blind.prefix_hit_rate + 0.2
+    assert oracle.prefix_hit_rate <= infinite_cache_hit_rate(workload) + 1e-9
+
+
+def test_hit_potential_is_zero_with_unique_prompts() -> None:
+    workload = synthetic_unique(count=200, rate_per_s=4.0, input_tokens=3000, output_tokens=50)
+    summary = summarize(simulate(workload, pool(RoundRobinBalancer)), ttft_slo_s=5.0)
+    assert summary.prefix_hit_potential == 0.0
+    assert infinite_cache_hit_rate(workload) == 0.0
+
+
+def test_infinite_cache_hit_rate_counts_previously_seen_leading_blocks() -> None:
+    # turn 2 repeats 2 of its 3 blocks; the third request shares only block 0
+    workload = Workload("t", np.array([0.0, 1.0, 2.0]), np.array([1024, 1536, 1024]),
+                        np.array([1, 1, 1]), ((0, 1), (0, 1, 2), (0, 9)), True)
+    assert infinite_cache_hit_rate(workload) == pytest.approx((1024 + 512) / 3584)

@@ -11,7 +11,8 @@ Choices settled on (and why):
   endpoint, the next distinct endpoint clockwise on ring B is the second candidate.
 - Choice: estimated TTFT = (pending prefill tokens x the endpoint's recent uncached share + this
   prompt's uncached tokens) / prefill rate; "uncached" uses the balancer's own approximate prefix
-  index of what it sent where. The candidate with the lower estimate wins (ties: ring A's).
+  index of what it sent where. The candidate with the lower estimate wins; ties go to fewer
+  in-flight requests, then rotate (every pool-wide choice too).
 - SLO switch: when even that estimate exceeds `switch_slo_fraction` x `ttft_slo_s`, affinity is
   dropped and the endpoint with the lowest estimate in the whole pool is taken. Requests with no
   prefix information at all always take that pool-wide choice.
@@ -21,7 +22,7 @@ Choices settled on (and why):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from switchyard.config.pools import DualMapBalancerConfig
@@ -80,6 +81,7 @@ class DualMapBalancer:
         self._moved: set[str] = set()
         # per endpoint: EWMA of (estimated uncached tokens / prompt tokens) of what was sent
         self._uncached_share: dict[str, float] = {}
+        self._tiebreak = 0
 
     def candidates(self, names: Sequence[str], view: RequestView) -> tuple[str, str]:
         key = affinity_key(view, self._config.key_blocks)
@@ -108,6 +110,19 @@ class DualMapBalancer:
         self._uncached_share[endpoint] = old + SHARE_EWMA_ALPHA * (share - old)
         self.index.record(endpoint, prompt.blocks)
 
+    def _lowest(self, endpoints: Sequence[EndpointState],
+                cost: Callable[[EndpointState], float]) -> EndpointState:
+        """The endpoint with the lowest cost; ties go to fewer in-flight requests, then rotate.
+        (Taking the first of a tie sent every tie — all replicas idle, or no prefix information
+        as on the Azure trace — to the same replica.)"""
+        keyed = [((cost(e), e.in_flight / e.weight), e) for e in endpoints]
+        best = min(key for key, _ in keyed)
+        tied = [e for key, e in keyed if key == best]
+        if len(tied) == 1:
+            return tied[0]
+        self._tiebreak += 1
+        return tied[self._tiebreak % len(tied)]
+
     def estimated_ttft_s(self, endpoint: EndpointState, view: RequestView, extra: int = 0) -> float:
         prompt = _PromptBlocks.of(view, self._config.block_tokens)
         return self._estimate(endpoint, prompt, extra)
@@ -125,17 +140,17 @@ class DualMapBalancer:
     def pick(self, endpoints: Sequence[EndpointState], view: RequestView) -> EndpointState:
         prompt = _PromptBlocks.of(view, self._config.block_tokens)
         if not prompt.blocks:  # nothing to be affine to: pure load-aware choice
-            return min(endpoints, key=lambda e: self._estimate(e, prompt))
+            return self._lowest(endpoints, lambda e: self._estimate(e, prompt))
         by_name = {e.name: e for e in endpoints}
         options: tuple[str, ...] = self.candidates(list(by_name), view)
         if self._config.include_best_match:
             best = max(endpoints, key=lambda e: self.index.matched_blocks(e.name, prompt.blocks))
             options = (*options, best.name)
-        chosen = min((by_name[name] for name in options),
-                     key=lambda e: self._choice_cost(e, prompt))
+        chosen = self._lowest([by_name[name] for name in dict.fromkeys(options)],
+                              lambda e: self._choice_cost(e, prompt))
         switch_s = self._config.switch_slo_fraction * self._config.ttft_slo_s
         if self._estimate(chosen, prompt) > switch_s:
-            chosen = min(endpoints, key=lambda e: self._estimate(e, prompt))
+            chosen = self._lowest(endpoints, lambda e: self._estimate(e, prompt))
         self._remember(chosen.name, prompt)
         return chosen
 
@@ -198,7 +213,7 @@ class DualMapBalancer:
         others = [e for e in endpoints if e.name != source]
         if not others:
             return None
-        return min(others, key=lambda e: self.queued_work(e) + moved_in[e.name]).name
+        return self._lowest(others, lambda e: self.queued_work(e) + moved_in[e.name]).name
 
     def _other_candidate(self, names: Sequence[str], source: str, view: RequestView) -> str | None:
         """The candidate the request is not on (either one if the SLO switch placed it)."""

@@ -71,5 +71,5 @@ def search_capacity(workload: Workload, pools_factory: Callable[[], Sequence[Poo
 
 def summarize_empty() -> Summary:
     nan = float("nan")
-    return Summary(0, 0, nan, nan, nan, nan, nan, nan, nan, nan, nan, 0.0, 0.0, 0.0, 1.0,
+    return Summary(0, 0, nan, nan, nan, nan, nan, nan, nan, nan, nan, 0.0, 0.0, 0.0, 0.0, 1.0,
                    0.0, 0, 0.0, 0.0, 0.0)

@@ -46,6 +46,8 @@ class RequestTable:
         self.prefill_left = [0] * count
         self.anon_blocks = [0] * count
         self.completions = [0] * count
+        # instrumentation: tokens cached on the best replica of the pool when the request arrived
+        self.potential_cached = [0] * count
 
 
 class EndpointModel:
@@ -98,6 +100,11 @@ class EndpointModel:
         self.pending_prompt_tokens -= self.table.inputs[request]
 
     # ---- KV cache ------------------------------------------------------------------------
+    def cached_prefix_tokens(self, request: int) -> int:
+        """Tokens of `request`'s prompt this replica would serve from its cache right now."""
+        matched = self._matched_blocks(self.table.blocks[request])
+        return min(matched * self.profile.block_tokens, self.table.inputs[request] - 1)
+
     def _matched_blocks(self, blocks: tuple[int, ...]) -> int:
         count = 0
         refcount = self.refcount

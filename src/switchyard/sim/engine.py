@@ -69,7 +69,11 @@ class Simulation:
                 self.by_name[model.name] = model
                 members.append(model)
             self.pool_members.append(members)
-            self.balancers.append(pool.balancer_factory())
+            balancer = pool.balancer_factory()
+            attach = getattr(balancer, "attach_replicas", None)
+            if attach is not None:  # an oracle (sim.oracle) that reads the replicas' true state
+                attach(members)
+            self.balancers.append(balancer)
         self.rebalance_interval_s = rebalance_interval_s
         self._heap: list[tuple[float, int, int, int]] = []
         self._seq = 0
@@ -110,6 +114,8 @@ class Simulation:
         self._in_system_seen += sum(r.in_flight for r in self.replicas)
         pool_index = self._pool_for(request)
         members = self.pool_members[pool_index]
+        self.table.potential_cached[request] = max(m.cached_prefix_tokens(request)
+                                                   for m in members)
         name = self.pools[pool_index].name
         states = [self._state(m, name) for m in members]
         chosen = self.balancers[pool_index].pick(states, self._view(request))

@@ -26,6 +26,7 @@ class Summary:
     slo_attainment: float
     goodput_rps: float
     prefix_hit_rate: float
+    prefix_hit_potential: float
     load_imbalance: float
     makespan_s: float
     migrations: int
@@ -65,6 +66,8 @@ def summarize(result: SimResult, ttft_slo_s: float) -> Summary:
         slo_attainment=within / max(len(arrival), 1),
         goodput_rps=within / span,
         prefix_hit_rate=hits / prompt if prompt else 0.0,
+        prefix_hit_potential=(sum(table.potential_cached) / float(np.sum(table.inputs))
+                              if len(table.inputs) else 0.0),
         load_imbalance=float(work.max() / work.mean()) if work.mean() > 0 else 1.0,
         makespan_s=span, migrations=result.moves, wall_s=result.wall_s,
         gpu_hours=len(result.replicas) * span / 3600.0,

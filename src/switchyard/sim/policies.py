@@ -13,6 +13,7 @@ from typing import Any
 from switchyard.pools import balancers as _plain_balancers  # noqa: F401  (registrations)
 from switchyard.pools import kv_balancers as _kv_balancers  # noqa: F401  (registrations)
 from switchyard.pools.balancer import BALANCERS, Balancer, build_balancer
+from switchyard.sim.oracle import OracleBalancer
 from switchyard.sim.profiles import Profile
 
 
@@ -33,10 +34,18 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+# Simulator-only yardsticks (not registered for the gateway): name -> factory(profile).
+YARDSTICKS: dict[str, Callable[[Profile], Callable[[], Balancer]]] = {
+    "oracle_greedy": lambda profile: lambda: OracleBalancer(profile.prefill_tokens_per_s),
+}
+
+
 def balancer_factory(name: str, profile: Profile, ttft_slo_s: float) -> Callable[[], Balancer]:
+    if name in YARDSTICKS:
+        return YARDSTICKS[name](profile)
     type_name, options = VARIANTS.get(name, (name, {}))
     if type_name not in BALANCERS:
-        known = ", ".join(sorted([*BALANCERS, *VARIANTS]))
+        known = ", ".join(sorted([*BALANCERS, *VARIANTS, *YARDSTICKS]))
         raise ValueError(f"unknown balancer {name!r}; known: {known}")
     config_model, _ = BALANCERS[type_name]
     config = config_model.model_validate(

@@ -55,6 +55,25 @@ class Workload:
         return self.subset(np.arange(len(self)) < count, f"{self.name}[:{count}]")
 
 
+def infinite_cache_hit_rate(workload: Workload, block_tokens: int = 512) -> float:
+    """Upper bound on the prefix-cache hit rate: one cache of unbounded size that has seen every
+    earlier request (cached tokens / prompt tokens, at least one token prefilled per request)."""
+    if not workload.has_prefix_info:
+        return 0.0
+    seen: set[int] = set()
+    cached = 0
+    for blocks, tokens in zip(workload.blocks, workload.input_tokens.tolist(), strict=True):
+        matched = 0
+        for block in blocks:
+            if block not in seen:
+                break
+            matched += 1
+        cached += min(matched * block_tokens, tokens - 1)
+        seen.update(blocks)
+    total = int(workload.input_tokens.sum())
+    return cached / total if total else 0.0
+
+
 def private_blocks(index: int, input_tokens: int, block_tokens: int) -> tuple[int, ...]:
     count = max(1, math.ceil(input_tokens / block_tokens))
     base = PRIVATE_BLOCK_BASE + index * 4096
