@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import statistics
 import sys
 import tempfile
@@ -125,38 +126,59 @@ async def pgvector_lookup(n: int = 100_000, queries: int = 1000,
     server = get_server(root / "pgdata", cleanup_mode="delete")
     try:
         cfg = PgvectorCacheBackendConfig(type="pgvector", dsn=str(server.get_uri()),
-                                         table="bench_cache", timeout_s=5.0, max_entries=n * 2)
+                                         table="bench_cache", timeout_s=5.0, max_entries=n * 2,
+                                         pool_max_size=1)  # one backend: its CPU is measured
         store = await PgvectorStore.open(cfg, DIM)
         rng = np.random.default_rng(seed)
         vectors = unit_rows(rng, n)
         load_started = time.perf_counter()
         await _bulk_load(store, cfg, vectors)
         load_s = time.perf_counter() - load_started
-        probes = near(rng, vectors[rng.choice(n, size=queries, replace=False)], 0.15)
+        picks = rng.choice(n, size=queries, replace=False)
+        probes = near(rng, vectors[picks], 0.15)
         now = time.time()
         timings: list[float] = []
-        answered = 0
-        for probe in probes:
+        answered = found_probed = 0
+        backend_pid = await store._run("fetchval", "SELECT pg_backend_pid()")  # noqa: SLF001
+        server_cpu, client_cpu = _process_cpu_s(backend_pid), time.process_time()
+        for probe, pick in zip(probes, picks, strict=True):
             started = time.perf_counter()
             found = await store.find(StoreQuery(tenant="bench", partition="p", now=now,
                                                 vector=probe, k=4))
             timings.append((time.perf_counter() - started) * 1e3)
             answered += bool(found)
+            found_probed += bool(found) and found[0].entry.exact_key == f"k{pick}"
+        server_cpu = _process_cpu_s(backend_pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
         await store.aclose()
         return {"p50_ms": percentile(timings, 50), "p99_ms": percentile(timings, 99),
-                "load_s": load_s, "answered_fraction": answered / queries}
+                "server_cpu_ms_per_lookup": server_cpu / queries * 1e3,
+                "client_cpu_ms_per_lookup": client_cpu / queries * 1e3,
+                "load_s": load_s, "answered_fraction": answered / queries,
+                "recall_at_1": found_probed / queries}
     finally:
         server.cleanup()
+
+
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a local process (Linux /proc); NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _bulk_load(store: Any, cfg: PgvectorCacheBackendConfig, vectors: Matrix) -> None:
     import asyncpg
 
+    from switchyard.cache.pgvector import hnsw_index_sql
+
     now = time.time()
     conn = await asyncpg.connect(cfg.dsn)
     try:
         await store._init_connection(conn)  # noqa: SLF001  (vector codec)
-        await conn.execute(f"DROP INDEX IF EXISTS {cfg.table}_hnsw")
+        await conn.execute(f"DROP INDEX IF EXISTS {cfg.table}_hnsw_half")
         records = [("bench", "p", f"k{i}", f"question {i}", vectors[i], _answer(i), "", 0.5,
                     0.8, True, now, now + 86400.0, now) for i in range(len(vectors))]
         await conn.copy_records_to_table(
@@ -165,8 +187,7 @@ async def _bulk_load(store: Any, cfg: PgvectorCacheBackendConfig, vectors: Matri
                      "category", "min_score", "min_similarity", "semantic", "created_at",
                      "expires_at", "last_access"])
         await conn.execute("SET maintenance_work_mem = '1GB'")
-        await conn.execute(f"CREATE INDEX {cfg.table}_hnsw ON {cfg.table} "
-                           "USING hnsw (embedding vector_ip_ops)")
+        await conn.execute(hnsw_index_sql(cfg.table, vectors.shape[1]))
         await conn.execute(f"ANALYZE {cfg.table}")
     finally:
         await conn.close()

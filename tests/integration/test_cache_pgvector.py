@@ -138,3 +138,46 @@ async def test_unreachable_postgres_bypasses_quickly(tmp_path: Any) -> None:
     assert stats.bypasses == 5
     assert stats.store is None
     await cache.aclose()
+
+
+async def test_lookup_settings_survive_pool_release(postgres_dsn: str,
+                                                    make_table: Callable[[], str]) -> None:
+    # asyncpg's default pool reset (RESET ALL) would drop hnsw.ef_search after the first query
+    store = await PgvectorStore.open(
+        backend(postgres_dsn, make_table(), hnsw_ef_search=17, pool_max_size=1), DIM)
+    settings = [await store._run("fetchval", "SHOW hnsw.ef_search") for _ in range(3)]
+    assert settings == ["17", "17", "17"]
+    await store.aclose()
+
+
+async def test_nearest_query_can_use_the_hnsw_index(postgres_dsn: str,
+                                                    make_table: Callable[[], str]) -> None:
+    table = make_table()
+    store = await PgvectorStore.open(backend(postgres_dsn, table), DIM)
+    rng = np.random.default_rng(2)
+    for i in range(20):
+        await store.put(entry(unit(rng), key=f"k{i}"))
+    pool = await store._ensure_pool()
+    async with pool.acquire() as conn:  # few rows: make the planner show whether it *can*
+        await conn.execute("SET enable_sort = off")  # only the HNSW index orders without a sort
+        plan = await conn.fetch("EXPLAIN " + store._nearest_sql, unit(rng), "p-t", "t",
+                                time.time(), 4)
+        await conn.execute("RESET enable_sort")
+    assert f"Index Scan using {table}_hnsw_half" in "\n".join(r[0] for r in plan)
+    await store.aclose()
+
+
+async def test_hits_refresh_last_access_in_one_batch(postgres_dsn: str,
+                                                     make_table: Callable[[], str]) -> None:
+    store = await PgvectorStore.open(backend(postgres_dsn, make_table(), max_entries=1), DIM)
+    rng = np.random.default_rng(3)
+    await store.put(entry(unit(rng), key="old"))
+    await store.put(entry(unit(rng), key="new"))
+    found = await store.find(StoreQuery(tenant="t", partition="p-t", now=time.time(),
+                                        exact_key="old"))  # a hit: "old" is now the newest
+    assert [c.entry.query_text for c in found] == ["old"]
+    await store.trim()  # writes the pending access times first
+    kept = [bool(await store.find(StoreQuery(tenant="t", partition="p-t", now=time.time(),
+                                             exact_key=key))) for key in ("old", "new")]
+    assert kept == [True, False]
+    await store.aclose()

@@ -4,6 +4,16 @@ replica reads what any replica stored.
 Every query has a timeout. When PostgreSQL is unreachable the store raises
 `CacheBackendError` at once (the cache turns that into a bypass) and does not try again for
 `retry_after_s`, so an outage costs requests nothing but the cache.
+
+Lookup cost (one round trip, one prepared statement per pooled connection; the pool does
+not `RESET ALL` on release, see `_keep_session`):
+- the HNSW index is built over `embedding::halfvec(dim)` (half the pages of a `vector` index,
+  so it stays in shared buffers; float16 is plenty to rank near-duplicates) and the query
+  orders by exactly that expression, or PostgreSQL would not use it; the similarity reported
+  for the k rows found is recomputed in full precision.
+- hits only record their access time in memory; one batched UPDATE writes them a second later.
+  `last_access` has no index, so those updates are HOT (heap-only) and never add a tuple to
+  the HNSW index (an indexed `last_access` made every hit re-insert its vector there).
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from switchyard.config.cache import PgvectorCacheBackendConfig
 
 logger = logging.getLogger(__name__)
 _TRIM_EVERY_PUTS = 256
+_TOUCH_FLUSH_S = 1.0
 _COLUMNS = ("id, tenant, partition, exact_key, query_text, embedding, response, category, "
             "min_score, min_similarity, semantic, created_at, expires_at")
 
@@ -44,6 +55,12 @@ def _decode_vector(data: bytes) -> Vector:
     return np.frombuffer(data, dtype=">f4", count=dim, offset=4).astype(np.float32)
 
 
+def hnsw_index_sql(table: str, dim: int) -> str:
+    """The ANN index; `find` orders by the same `embedding::halfvec(dim)` expression."""
+    return (f"CREATE INDEX IF NOT EXISTS {table}_hnsw_half ON {table} "
+            f"USING hnsw ((embedding::halfvec({dim})) halfvec_ip_ops)")
+
+
 def _schema(table: str, dim: int) -> list[str]:
     return [
         "CREATE EXTENSION IF NOT EXISTS vector",
@@ -53,13 +70,22 @@ def _schema(table: str, dim: int) -> list[str]:
             response BYTEA NOT NULL, category TEXT NOT NULL, min_score REAL NOT NULL,
             min_similarity REAL NOT NULL, semantic BOOLEAN NOT NULL,
             created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL,
-            last_access DOUBLE PRECISION NOT NULL, UNIQUE (partition, exact_key))""",
-        f"CREATE INDEX IF NOT EXISTS {table}_hnsw ON {table} "
-        "USING hnsw (embedding vector_ip_ops)",
+            last_access DOUBLE PRECISION NOT NULL, UNIQUE (partition, exact_key))
+            WITH (fillfactor = 90)""",
+        # indexes of earlier versions: full-precision HNSW (unused by `find`) and the one on
+        # last_access that turned every hit's access-time update into an HNSW insert
+        f"DROP INDEX IF EXISTS {table}_hnsw",
+        f"DROP INDEX IF EXISTS {table}_access",
+        hnsw_index_sql(table, dim),
         f"CREATE INDEX IF NOT EXISTS {table}_tenant ON {table} (tenant)",
         f"CREATE INDEX IF NOT EXISTS {table}_expires ON {table} (expires_at)",
-        f"CREATE INDEX IF NOT EXISTS {table}_access ON {table} (last_access)",
     ]
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's default `RESET ALL`: that is one more round trip per
+    query, and it would undo the `SET hnsw.*` of `_init_connection` after the first query.
+    Our queries leave no session state behind (asyncpg still rolls back an open transaction)."""
 
 
 def _entry(row: asyncpg.Record) -> CacheEntry:
@@ -84,6 +110,15 @@ class PgvectorStore:
         self._connect_lock = asyncio.Lock()
         self._puts = 0
         self._background: set[asyncio.Task[None]] = set()
+        self._touched: dict[int, float] = {}
+        self._touch_flush: asyncio.Task[None] | None = None
+        t = self._table
+        self._exact_sql = (f"SELECT {_COLUMNS} FROM {t} WHERE partition = $1 AND exact_key = $2"
+                           " AND tenant = $3 AND expires_at > $4")
+        self._nearest_sql = (
+            f"SELECT {_COLUMNS}, -(embedding <#> $1::vector) AS similarity FROM {t} "
+            "WHERE partition = $2 AND tenant = $3 AND expires_at > $4 AND semantic "
+            f"ORDER BY embedding::halfvec({dim}) <#> $1::vector::halfvec({dim}) LIMIT $5")
         self.evictions = 0
         self.expirations = 0
 
@@ -125,7 +160,7 @@ class PgvectorStore:
                 self._pool = await asyncpg.create_pool(
                     self._cfg.dsn, min_size=self._cfg.pool_min_size,
                     max_size=self._cfg.pool_max_size, init=self._init_connection,
-                    timeout=self._cfg.timeout_s * 8)
+                    reset=_keep_session, timeout=self._cfg.timeout_s * 8)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
                     TimeoutError) as exc:
                 self._retry_at = time.monotonic() + self._cfg.retry_after_s
@@ -144,37 +179,43 @@ class PgvectorStore:
             raise CacheBackendError(f"pgvector cache query failed: {exc!r}") from exc
 
     async def find(self, query: StoreQuery) -> Sequence[Candidate]:
-        t = self._table
         if query.exact_key is not None:
-            row = await self._run(
-                "fetchrow",
-                f"SELECT {_COLUMNS} FROM {t} WHERE partition = $1 AND exact_key = $2 "
-                "AND tenant = $3 AND expires_at > $4",
-                query.partition, query.exact_key, query.tenant, query.now)
+            row = await self._run("fetchrow", self._exact_sql, query.partition,
+                                  query.exact_key, query.tenant, query.now)
             if row is not None:
                 self.touch(row["id"])
                 return [Candidate(entry=_entry(row), similarity=1.0, exact=True)]
         if query.vector is None:
             return []
-        rows = await self._run(
-            "fetch",
-            f"SELECT {_COLUMNS}, -(embedding <#> $1) AS similarity FROM {t} "
-            "WHERE partition = $2 AND tenant = $3 AND expires_at > $4 AND semantic "
-            "ORDER BY embedding <#> $1 LIMIT $5",
-            query.vector, query.partition, query.tenant, query.now, query.k)
+        rows = await self._run("fetch", self._nearest_sql, query.vector, query.partition,
+                               query.tenant, query.now, query.k)
         found = [Candidate(entry=_entry(r), similarity=float(r["similarity"])) for r in rows]
         return sorted(found, key=lambda c: -c.similarity)
 
     def touch(self, entry_id: int) -> None:
-        """Record a hit's access time in the background (LRU trimming uses it)."""
-        task = asyncio.get_running_loop().create_task(self._touch(entry_id))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        """Record a hit's access time (LRU trimming uses it); written in one batch later."""
+        self._touched[entry_id] = time.time()
+        if self._touch_flush is None:
+            self._touch_flush = asyncio.get_running_loop().create_task(self._flush_later())
+            self._background.add(self._touch_flush)
+            self._touch_flush.add_done_callback(self._background.discard)
 
-    async def _touch(self, entry_id: int) -> None:
+    async def _flush_later(self) -> None:
         try:
-            await self._run("execute", f"UPDATE {self._table} SET last_access = $1 "
-                            "WHERE id = $2", time.time(), entry_id)
+            await asyncio.sleep(_TOUCH_FLUSH_S)
+        finally:
+            self._touch_flush = None
+        await self.flush_touches()
+
+    async def flush_touches(self) -> None:
+        if not self._touched:
+            return
+        touched, self._touched = self._touched, {}
+        try:
+            await self._run(
+                "execute", f"UPDATE {self._table} AS t SET last_access = v.ts FROM "
+                "unnest($1::bigint[], $2::float8[]) AS v(id, ts) WHERE t.id = v.id",
+                list(touched), list(touched.values()))
         except CacheBackendError as exc:
             logger.debug("cache touch failed: %s", exc)
 
@@ -201,6 +242,7 @@ class PgvectorStore:
     async def trim(self) -> None:
         """Delete expired rows, then the least recently used beyond `max_entries`."""
         t = self._table
+        await self.flush_touches()
         expired = await self._run("execute", f"DELETE FROM {t} WHERE expires_at <= $1",
                                   time.time())
         self.expirations += int(expired.split()[-1])
@@ -234,6 +276,8 @@ class PgvectorStore:
     async def aclose(self) -> None:
         for task in list(self._background):
             task.cancel()
+        if self._pool is not None:
+            await self.flush_touches()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self._pool is not None:
