@@ -191,3 +191,25 @@ async def test_embedder_failure_bypasses_instead_of_failing() -> None:
     result = await cache.lookup(view("anything"), scope())
     assert (result.status, result.reason) == ("bypass", "cache_error")
     assert not await cache.store(view("anything"), scope(), answer("x"))
+
+
+async def test_reopen_restores_entries_index_and_lru_order(tmp_path: Any) -> None:
+    backend = EmbeddedCacheBackendConfig(path=str(tmp_path / "cache.sqlite"), max_entries=300)
+    cfg = CacheConfig(enabled=True, verifier="none", backend=backend, min_similarity=0.9,
+                      threshold=0.9)
+    cache = ResponseCache(cfg, await MemoryStore.open(backend, 384), HashingEmbedder(), None)
+    for i in range(300):
+        await cache.store(view(f"restored question {i} k{i}"), scope(), answer(str(i)))
+    first = await cache.lookup(view("restored question 0 k0?"), scope())  # now most recent
+    assert (first.status, first.match) == ("hit", "semantic")
+    await cache.store(view("one more to flush the access time"), scope(), answer("x"))
+    await cache.aclose()
+    reopened = ResponseCache(cfg, await MemoryStore.open(backend, 384), HashingEmbedder(), None)
+    for i in (0, 7, 150, 299):
+        found = await reopened.lookup(view(f"restored question {i} k{i}?"), scope())
+        assert (found.status, found.match, found.response) == ("hit", "semantic", answer(str(i)))
+    await reopened.store(view("a new entry evicts the least recently used"), scope(), answer("y"))
+    evicted = await reopened.lookup(view("restored question 2 k2"), scope())
+    kept = await reopened.lookup(view("restored question 0 k0"), scope())
+    assert (evicted.status, kept.status) == ("miss", "hit")
+    await reopened.aclose()

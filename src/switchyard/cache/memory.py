@@ -3,13 +3,15 @@ every change written through to a SQLite file so the cache survives restarts.
 
 Bounded by entry count and bytes (least recently used goes first) and by per-entry TTL.
 Lookups run on the event loop (sub-millisecond, no I/O); SQLite writes run on one worker
-thread owned by the store.
+thread owned by the store. On open, the saved entries are restored off the event loop and
+each partition's index is built in one multi-threaded call (not one insert per entry).
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
+import os
 import sqlite3
 import time
 from collections import Counter, OrderedDict
@@ -62,6 +64,16 @@ class _PartitionIndex:
         if self._deleted > 0:
             self._deleted -= 1
         self.live += 1
+
+    def add_many(self, entry_ids: list[int], vectors: Vector) -> None:
+        """Bulk insert into an index without deleted slots (restore), on every core."""
+        assert self._deleted == 0
+        needed = self.live + len(entry_ids)
+        if needed > self._capacity:
+            self._capacity = max(needed, 2 * self._capacity)
+            self._index.resize_index(self._capacity)
+        self._index.add_items(vectors, entry_ids, num_threads=os.cpu_count() or 1)
+        self.live += len(entry_ids)
 
     def remove(self, entry_id: int) -> None:
         self._index.mark_deleted(entry_id)
@@ -161,19 +173,32 @@ class MemoryStore:
         store = cls(cfg, dim)
         if store._log is not None:
             log = store._log
-            rows = await asyncio.get_running_loop().run_in_executor(
-                store._executor, log.load, time.time())
-            for row in rows:
-                store._insert(_entry(row))
+            loop = asyncio.get_running_loop()
+            rows = await loop.run_in_executor(store._executor, log.load, time.time())
+            # not used by anyone until returned: safe to fill from the worker thread
+            await loop.run_in_executor(store._executor, store._restore, rows)
             store._enforce_bounds(time.time())
         return store
 
+    def _restore(self, rows: list[tuple[Any, ...]]) -> None:
+        """Saved rows (least recently used first) into memory; one index build per partition."""
+        indexed: dict[str, list[CacheEntry]] = {}
+        for row in rows:
+            entry = _entry(row)
+            self._insert(entry, with_index=False)
+            if entry.vector is not None and entry.semantic:
+                indexed.setdefault(entry.partition, []).append(entry)
+        for partition, entries in indexed.items():
+            vectors = np.stack([e.vector for e in entries if e.vector is not None])
+            index = self._indexes[partition] = _PartitionIndex(self._dim, self._cfg)
+            index.add_many([e.entry_id for e in entries], vectors)
+
     # -- in-memory bookkeeping (event loop only) -------------------------------------------
-    def _insert(self, entry: CacheEntry) -> None:
+    def _insert(self, entry: CacheEntry, with_index: bool = True) -> None:
         self._next_id = max(self._next_id, entry.entry_id + 1)
         self._entries[entry.entry_id] = entry
         self._exact[(entry.partition, entry.exact_key)] = entry.entry_id
-        if entry.vector is not None and entry.semantic:
+        if with_index and entry.vector is not None and entry.semantic:
             index = self._indexes.get(entry.partition)
             if index is None:
                 index = self._indexes[entry.partition] = _PartitionIndex(self._dim, self._cfg)
