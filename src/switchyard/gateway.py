@@ -101,6 +101,10 @@ class Gateway:
     ) -> None:
         self.config = config
         self.models: dict[str, ModelConfig] = config.model_by_name()
+        # a cached body names the model as the upstream did: map it back to the configured one
+        self._by_upstream_name = {
+            m.upstream_name: m.name for m in config.models if m.upstream_name is not None
+        }
         self.pools = {p.name: Pool(p) for p in config.pools}
         self.policy = RoutingPolicy.from_config(config.routing)
         self.signal_context = SignalContext(config_dir=config_dir or Path.cwd())
@@ -294,7 +298,8 @@ class Gateway:
                    ) -> GatewayResponse:
         stored = ticket.lookup.response or b""
         ctx.decision = "cache"
-        ctx.model = cached_model(stored)
+        named = cached_model(stored)
+        ctx.model = named if named in self.models else self._by_upstream_name.get(named, named)
         reply = cache.hit_response(ticket, ctx.request_id)
         self._finish(ctx, 200, cached_usage(stored), None, ticket.view.stream)
         if isinstance(reply, bytes):
@@ -366,8 +371,9 @@ class Gateway:
         model = self.models.get(ctx.model)
         cost = model.cost_usd(usage.prompt_tokens, usage.completion_tokens) if model else 0.0
         cache_status = ctx.cache.lookup.status if ctx.cache is not None else None
-        if cache_status == "hit":
-            cost = 0.0  # served from the cache: nothing spent upstream
+        cost_saved = 0.0
+        if cache_status == "hit":  # served from the cache: nothing spent upstream
+            cost_saved, cost = cost, 0.0
         self.metrics.record_request(
             ctx.model if model is not None else None, ctx.decision, status, latency,
             usage.prompt_tokens, usage.completion_tokens, cost,
@@ -381,6 +387,7 @@ class Gateway:
             ttft_ms=None if ttft is None else round(ttft * 1000.0, 3),
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             cost_usd=cost, stream=stream, error=error, prompt=ctx.prompt, cache=cache_status,
+            cost_saved_usd=cost_saved,
         ))
 
 

@@ -182,3 +182,4 @@ class RouteRecord:
     error: str | None = None
     cache: str | None = None
     prompt: str | None = None
+    cost_saved_usd: float = 0.0  # a cache hit: what the cached answer cost when it was made

@@ -92,6 +92,9 @@ async def test_hit_skips_upstream_and_replays_json_and_sse(
     assert sorted(caches) == ["hit", "hit", "miss"]
     hit_records = [r for r in gw.records() if r["cache"] == "hit"]
     assert all(r["cost_usd"] == 0 and r["attempts"] == 0 for r in hit_records)
+    miss = next(r for r in gw.records() if r["cache"] == "miss")
+    assert miss["cost_usd"] > 0 and miss["cost_saved_usd"] == 0
+    assert [r["cost_saved_usd"] for r in hit_records] == [miss["cost_usd"]] * 2
 
 
 async def test_streamed_answer_is_cached_and_served_to_json_clients(
