@@ -213,3 +213,26 @@ async def test_reopen_restores_entries_index_and_lru_order(tmp_path: Any) -> Non
     kept = await reopened.lookup(view("restored question 0 k0"), scope())
     assert (evicted.status, kept.status) == ("miss", "hit")
     await reopened.aclose()
+
+
+async def test_expiry_burst_is_spread_over_lookups_and_never_served() -> None:
+    backend = EmbeddedCacheBackendConfig(path="")
+    now = [1000.0]
+    cache = ResponseCache(CacheConfig(enabled=True, verifier="none", ttl_s=60, backend=backend,
+                                      min_similarity=0.9, threshold=0.9),
+                          await MemoryStore.open(backend, 384), HashingEmbedder(), None,
+                          clock=lambda: now[0])
+    for i in range(500):
+        await cache.store(view(f"burst question {i} b{i}"), scope(), answer(str(i)))
+    now[0] += 61.0
+    store = cache._store
+    assert isinstance(store, MemoryStore)
+    first = await cache.lookup(view("burst question 0 b0"), scope())  # exact + semantic find
+    assert (first.status, len(store._entries)) == ("miss", 500 - 2 * 64)
+    # entries 498 and 499 are still in memory, expired: neither match kind may serve them
+    exact = await cache.lookup(view("burst question 498 b498"), scope())
+    semantic = await cache.lookup(view("burst question 499 b499?"), scope())
+    assert (exact.status, semantic.status) == ("miss", "miss")
+    assert 499 + 1 in store._entries
+    stats = await cache.stats()  # the periodic stats call clears the rest
+    assert stats.store is not None and (stats.store.entries, stats.store.expirations) == (0, 500)

@@ -28,6 +28,9 @@ from switchyard.cache.base import CacheEntry, Candidate, StoreQuery, StoreStats,
 from switchyard.config.cache import EmbeddedCacheBackendConfig
 
 _INITIAL_CAPACITY = 64
+# A lookup removes at most this many expired entries (a burst that expires together would
+# otherwise stall that one request); it never serves an expired entry either way.
+_EXPIRE_PER_LOOKUP = 64
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cache_entries (
     id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, partition TEXT NOT NULL,
@@ -226,8 +229,12 @@ class MemoryStore:
         self._deletes.append(entry_id)
         return entry
 
-    def _expire(self, now: float) -> None:
+    def _expire(self, now: float, limit: int | None = None) -> None:
         while self._expiry and self._expiry[0][0] <= now:
+            if limit is not None:
+                if limit <= 0:
+                    return
+                limit -= 1
             expires_at, entry_id = heapq.heappop(self._expiry)
             entry = self._entries.get(entry_id)
             if entry is not None and entry.expires_at == expires_at:
@@ -248,12 +255,13 @@ class MemoryStore:
 
     # -- CacheStore ------------------------------------------------------------------------
     async def find(self, query: StoreQuery) -> Sequence[Candidate]:
-        self._expire(query.now)
+        self._expire(query.now, _EXPIRE_PER_LOOKUP)
         found: list[Candidate] = []
         if query.exact_key is not None:
             entry_id = self._exact.get((query.partition, query.exact_key))
             entry = self._entries.get(entry_id) if entry_id is not None else None
-            if entry is not None and entry.tenant == query.tenant:
+            if (entry is not None and entry.tenant == query.tenant
+                    and entry.expires_at > query.now):
                 self._touch(entry.entry_id, query.now)
                 return [Candidate(entry=entry, similarity=1.0, exact=True)]
         index = self._indexes.get(query.partition)
@@ -262,7 +270,7 @@ class MemoryStore:
                 entry = self._entries.get(entry_id)
                 # The partition hash includes the tenant; checking both is belt and braces.
                 if entry is not None and entry.tenant == query.tenant and (
-                        entry.partition == query.partition):
+                        entry.partition == query.partition and entry.expires_at > query.now):
                     found.append(Candidate(entry=entry, similarity=similarity))
         return found
 
