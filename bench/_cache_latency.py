@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import gzip
+import json
 import os
 import statistics
 import sys
@@ -33,6 +35,13 @@ from switchyard.types import ChatMessage, RequestView  # noqa: E402
 
 Matrix = npt.NDArray[np.float32]
 DIM = 384
+QQP = ROOT / ".." / "shared" / "data" / "cache" / "qqp_20k.jsonl.gz"
+
+
+def qqp_side_a() -> list[str]:
+    """Side A of the labelled pairs: realistic entry texts (no embedding needed here)."""
+    with gzip.open(QQP, "rt", encoding="utf-8") as file:
+        return [str(json.loads(line)["a"]) for line in file]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
