@@ -8,6 +8,7 @@ import gc
 import gzip
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -167,6 +168,7 @@ async def pgvector_lookup(n: int = 100_000, queries: int = 1000,
                 "recall_at_1": found_probed / queries}
     finally:
         server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _process_cpu_s(pid: int) -> float:
