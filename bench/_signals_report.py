@@ -15,6 +15,14 @@ BARS = [
 ]
 
 
+# the same bars, for the embeddings the signals serve (present when they are int8)
+SERVING_BARS = [
+    ("serving_domain_accuracy", ">=", 0.80),
+    ("serving_jailbreak_auc", ">=", 0.97),
+    ("serving_jailbreak_benign_fpr", "<=", 0.03),
+]
+
+
 def _verdict(value: float, op: str, bar: float) -> str:
     ok = value >= bar if op == ">=" else value <= bar
     return "met" if ok else "MISSED"
@@ -33,7 +41,7 @@ def _confusion(tables: dict[str, Any]) -> list[str]:
 def render(metrics: dict[str, float], quality: dict[str, Any]) -> str:
     lines = ["# Semantic signals", "", "## Bars", "", "| metric | value | bar | verdict |",
              "|---|---:|---|---|"]  # fmt: skip
-    for key, op, bar in BARS:
+    for key, op, bar in BARS + [b for b in SERVING_BARS if b[0] in metrics]:
         value = metrics[key]
         lines.append(f"| `{key}` | {value:.4g} | {op} {bar:g} | {_verdict(value, op, bar)} |")
     lines += ["", "All metrics (JSON has the same keys):", ""]
@@ -60,8 +68,10 @@ def render(metrics: dict[str, float], quality: dict[str, Any]) -> str:
               "| category | accuracy |", "|---|---:|"]  # fmt: skip
     lines += [f"| {k} | {v:.2f} |" for k, v in quality["mtbench"]["per_category"].items()]
     load = metrics["load_average_1m_at_end"]
+    served = "int8 activations" if metrics.get("embedding_int8_activations") else "fp32"
     lines += ["", "## Performance notes", "",
-              "Measured on the shared 2-core development machine while other helpers ran their "
-              f"own jobs (1-minute load average at the end: {load:.1f}). Latency and throughput "
-              "are therefore pessimistic; rerun on an idle machine.", ""]  # fmt: skip
+              f"MiniLM runs as the fused onnxruntime graph with {served} (`serving_*` metrics: "
+              "the fp32-trained heads on those embeddings). 1-minute load average at the end: "
+              f"{load:.1f}; on a shared machine latency and throughput are pessimistic.",
+              ""]  # fmt: skip
     return "\n".join(lines) + "\n"

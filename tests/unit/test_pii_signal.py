@@ -127,3 +127,81 @@ async def test_redact_for_upstream_follows_the_signal_result(context: SignalCont
     assert EMAIL not in forwarded["messages"][0]["content"]
     clean = {"pii": await signal.evaluate(view("no personal data", request_id="r10"))}
     assert await redact_for_upstream([signal], clean, "r10", body) is body
+
+
+PATTERN_TYPES = ["CREDIT_CARD", "EMAIL_ADDRESS", "IBAN_CODE", "PHONE_NUMBER", "US_SSN"]
+
+
+def test_pre_screen_skips_only_entities_the_text_cannot_contain() -> None:
+    from switchyard.signals.pii_engine import possible_entities
+
+    assert possible_entities("What is the capital of France?", PATTERN_TYPES) == []
+    assert possible_entities("In 1999 and 2024 there were 3 cats", PATTERN_TYPES) == [
+        "IBAN_CODE",
+        "PHONE_NUMBER",
+    ]
+    assert possible_entities("in 19 and 99 and 24", PATTERN_TYPES) == ["IBAN_CODE"]
+    assert possible_entities(f"mail {EMAIL}", ["EMAIL_ADDRESS", "PERSON"]) == [
+        "EMAIL_ADDRESS",
+        "PERSON",  # not pre-screened: always analysed
+    ]
+    card = possible_entities("card 4111-1111-1111-1111", PATTERN_TYPES)
+    assert {"CREDIT_CARD", "US_SSN", "PHONE_NUMBER"} <= set(card)
+    assert "PHONE_NUMBER" in possible_entities("03ー1234ー5678 or 555 x 1234", PATTERN_TYPES)
+
+
+def test_pre_screen_digit_minimum_covers_every_phone_number_length() -> None:
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    from switchyard.signals.pii_engine import MIN_DIGITS_WITHOUT_LETTERS
+
+    shortest = min(
+        min(metadata.general_desc.possible_length)
+        for region in phonenumbers.SUPPORTED_REGIONS
+        if (metadata := PhoneMetadata.metadata_for_region(region)) is not None
+        and metadata.general_desc.possible_length
+    )
+    assert MIN_DIGITS_WITHOUT_LETTERS["PHONE_NUMBER"] <= shortest
+
+
+@pytest.mark.parametrize(
+    ("text", "entity"),
+    [
+        ("my phone is +44 20 7946 0958", "PHONE_NUMBER"),
+        ("my cell: (212) 555-0198 ext. 12", "PHONE_NUMBER"),
+        ("ssn 219-09-9999 on file", "US_SSN"),
+        ("pay with card 4111111111111111", "CREDIT_CARD"),
+        ("IBAN GB82 WEST 1234 5698 7654 32 please", "IBAN_CODE"),
+        (f"write to {EMAIL}", "EMAIL_ADDRESS"),
+    ],
+)
+def test_pre_screened_analysis_still_finds_each_type(
+    context: SignalContext, text: str, entity: str
+) -> None:
+    signal = build(context, policies={name: "redact" for name in PATTERN_TYPES})
+    analyzer = signal._analyzer.result()
+    threshold = signal.config.score_threshold
+    found = analyzer.analyse(text, signal.entities, threshold)
+    assert entity in {finding.entity for finding in found}
+    unscreened = analyzer._engine.analyze(
+        text=text, language="en", entities=signal.entities, score_threshold=threshold
+    )
+    assert {f.entity for f in found} == {result.entity_type for result in unscreened}
+
+
+async def test_texts_without_candidates_never_reach_the_worker(context: SignalContext) -> None:
+    signal = build(context)
+    await signal.ready()
+    calls: list[list[str]] = []
+    original = signal._run
+
+    def counting(analyzer: object, texts: list[str]) -> object:
+        calls.append(texts)
+        return original(analyzer, texts)  # type: ignore[arg-type]
+
+    signal._run = counting  # type: ignore[method-assign]
+    clean = await signal.evaluate(view("Tell me a story about a dragon.", request_id="clean"))
+    dirty = await signal.evaluate(view(TEXT, request_id="dirty"))
+    assert clean.labels == () and "PHONE_NUMBER" in dirty.labels
+    assert calls == [[TEXT]]

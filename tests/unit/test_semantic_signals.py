@@ -234,3 +234,18 @@ async def test_runner_applies_timeout_and_failure_mode(
     # the signal that timed out does not cancel the embedding the other one shares
     assert results["intent"].error is None and results["intent"].labels == ("cooking",)
     await runner.aclose()
+
+
+async def test_signals_serve_the_int8_graph_under_its_own_model_id() -> None:
+    shared = SharedEmbeddings(threads=1)
+    try:
+        model = await shared.ready()
+        assert model.graph == "fused-int8"
+        assert model.model_id != MiniLMEmbedder.model_id  # caches never mix it with fp32
+        a, b = await asyncio.gather(
+            shared.embed_for_request("r1", ["How do I bake bread?"]),
+            shared.embed_for_request("r2", ["What is a simple recipe for homemade bread?"]),
+        )
+        assert float(a[0] @ b[0]) > 0.6
+    finally:
+        await shared.aclose()

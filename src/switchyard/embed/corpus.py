@@ -49,7 +49,7 @@ def embed_corpus(
     """
     model = embedder
     directory = cache_dir if cache_dir is not None else default_cache_dir()
-    model_id = MiniLMEmbedder.model_id
+    model_id = model.model_id if model is not None else MiniLMEmbedder.model_id
     max_length = model.max_length if model is not None else max_length
     path = directory / f"{corpus_key(texts, model_id, max_length)}.npy"
     if path.is_file():

@@ -2,7 +2,7 @@
 
 Only signals referenced by some decision condition are built. Cheap signals (class attribute
 `cheap = True`) are awaited inline, one after the other: no task, no timeout, a few microseconds.
-The others start first as concurrent tasks, each under `asyncio.wait_for(timeout_s)`. A signal
+The others start first as concurrent tasks, each under `asyncio.timeout(timeout_s)`. A signal
 that raises or times out yields SignalResult(error=..., labels=("error",) when the signal is
 configured `fail_open: false`, else no labels): a signal error never fails a request.
 """
@@ -191,7 +191,9 @@ class SignalRunner:
     async def _run_with_timeout(entry: RunnerEntry, view: RequestView) -> SignalResult:
         started = time.perf_counter()
         try:
-            result = await asyncio.wait_for(entry.signal.evaluate(view), entry.timeout_s)
+            # asyncio.timeout() cancels this task itself: no second task per signal (wait_for)
+            async with asyncio.timeout(entry.timeout_s):
+                result = await entry.signal.evaluate(view)
         except TimeoutError:
             logger.warning("signal %s timed out after %gs", entry.name, entry.timeout_s)
             return entry.failure(f"timeout after {entry.timeout_s:g}s", started)

@@ -23,6 +23,7 @@ import numpy as np
 from switchyard.embed.base import Vectors
 from switchyard.embed.batcher import BatchingEmbedder
 from switchyard.embed.minilm import MiniLMEmbedder
+from switchyard.embed.minilm_graph import Precision
 from switchyard.signals.base import SignalContext
 
 T = TypeVar("T")
@@ -32,6 +33,14 @@ REQUEST_CACHE_SIZE = 512
 # Signals read the first 128 tokens of a message: enough to classify it, and half the cost of
 # 256 on long prompts. Training embeds its corpora with the same limit (see signals.training).
 SIGNAL_MAX_TOKENS = 128
+# A batch starts as soon as the model thread is free; calls that arrive while it runs form the
+# next batch. Holding a lone call open for company only adds latency: a single request then
+# pays the wait, and under load the queue fills while the previous batch runs anyway.
+DEFAULT_MAX_WAIT_US = 0
+# Signals run MiniLM with int8 matrix products (about half the CPU of fp32; embeddings at cosine
+# ~0.99 to fp32, see docs/signals.md "Performance" for the measured effect on the trained heads).
+# "fp32" gives the exported model's numbers exactly (the heads were trained on those).
+SIGNAL_PRECISION: Precision = "int8"
 
 
 class SharedEmbeddings:
@@ -40,11 +49,12 @@ class SharedEmbeddings:
     def __init__(
         self,
         max_batch: int = 32,
-        max_wait_us: int = 2000,
+        max_wait_us: int = DEFAULT_MAX_WAIT_US,
         threads: int | None = None,
         max_length: int = SIGNAL_MAX_TOKENS,
         batching: bool = True,
         model: MiniLMEmbedder | None = None,
+        precision: Precision = SIGNAL_PRECISION,
     ) -> None:
         self.max_batch = max_batch if batching else 1
         self.max_wait_us = max_wait_us if batching else 0
@@ -53,7 +63,7 @@ class SharedEmbeddings:
             self._model: concurrent.futures.Future[MiniLMEmbedder] = concurrent.futures.Future()
             self._model.set_result(model)
         else:
-            self._model = self._loader.submit(MiniLMEmbedder, max_length, threads)
+            self._model = self._loader.submit(MiniLMEmbedder, max_length, threads, precision)
         self._batcher: BatchingEmbedder | None = None
         self._per_request: OrderedDict[tuple[str, str], asyncio.Future[Vectors]] = OrderedDict()
         self._fills: set[asyncio.Task[None]] = set()
