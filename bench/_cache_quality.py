@@ -1,5 +1,5 @@
-"""Semantic-cache quality on the labelled question pairs: verifier training (tuning part only)
-and evaluation on the test part (pairwise PR curve + a full cache simulation). Used by
+"""Semantic-cache quality on the labelled question pairs: evaluation on the test part (pairwise
+PR curve + a full cache simulation). Training lives in `_cache_verifier_train.py`. Used by
 bench/cache.py."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from switchyard.cache.base import CacheScope  # noqa: E402
 from switchyard.cache.key import normalise_text  # noqa: E402
 from switchyard.cache.memory import MemoryStore  # noqa: E402
 from switchyard.cache.semantic import ResponseCache  # noqa: E402
-from switchyard.cache.verifier import LEXICAL_FEATURES, HitVerifier, pair_features  # noqa: E402
+from switchyard.cache.verifier import HitVerifier  # noqa: E402
 from switchyard.config.cache import CacheConfig, EmbeddedCacheBackendConfig  # noqa: E402
 from switchyard.types import ChatMessage, RequestView  # noqa: E402
 
@@ -53,13 +53,24 @@ def load_pairs() -> PairData:
     vectors = embed_corpus(a + b, progress=True)
     perm = np.random.default_rng(SPLIT_SEED).permutation(len(rows))
     half = len(rows) // 2
-    return PairData(a, b, np.array([int(r["duplicate"]) for r in rows]),
-                    vectors[: len(rows)], vectors[len(rows):], perm[:half], perm[half:])
+    return PairData(
+        a,
+        b,
+        np.array([int(r["duplicate"]) for r in rows]),
+        vectors[: len(rows)],
+        vectors[len(rows) :],
+        perm[:half],
+        perm[half:],
+    )
 
 
-def features(data: PairData, idx: npt.NDArray[np.int64]) -> Matrix:
-    return np.vstack([pair_features(data.b[i], data.vb[i], [data.a[i]], data.va[i][None])
-                      for i in idx])
+def features(
+    data: PairData, idx: npt.NDArray[np.int64], verifier: HitVerifier
+) -> npt.NDArray[np.float64]:
+    """Verifier feature rows of the labelled pairs `idx` (query side B, candidate side A)."""
+    return np.vstack(
+        [verifier.features(data.b[i], data.vb[i], [data.a[i]], data.va[i][None]) for i in idx]
+    )
 
 
 def threshold_at_fpr(scores: npt.NDArray[Any], labels: npt.NDArray[Any], fpr: float) -> float:
@@ -67,72 +78,22 @@ def threshold_at_fpr(scores: npt.NDArray[Any], labels: npt.NDArray[Any], fpr: fl
     return float(negatives[int(np.floor(fpr * len(negatives)))]) + 1e-6
 
 
-def _neighbour_negatives(data: PairData, k: int = 4, floor: float = 0.8) -> Matrix:
-    """What the verifier meets in a real lookup besides the true match: the nearest stored
-    questions (tuning half only) that are neither the query's own pair, nor identical, nor
-    labelled duplicates. Used as extra negatives."""
-    tune = data.tune
-    relation = _relations(data)
-    sims = data.vb[tune] @ data.va[tune].T
-    rows: list[Matrix] = []
-    for row, i in enumerate(tune):
-        query = normalise_text(data.b[i])
-        for col in np.argsort(-sims[row])[:k]:
-            j = tune[col]
-            text = normalise_text(data.a[j])
-            if (j == i or sims[row, col] < floor or text == query
-                    or relation.get(frozenset((text, query))) == 1):
-                continue
-            rows.append(pair_features(data.b[i], data.vb[i], [data.a[j]], data.va[j][None]))
-    width = 1 + 2 * data.va.shape[1] + LEXICAL_FEATURES
-    return np.vstack(rows) if rows else np.zeros((0, width), np.float32)
-
-
-def train_verifier(data: PairData, target_fpr: float = 0.018,
-                   hard_negative_share: float = 1.0) -> tuple[
-        HitVerifier, dict[str, float]]:
-    """MLP on the tuning half; its threshold comes from 5-fold out-of-fold scores (tuning half
-    only), the shipped model is then fitted on the whole tuning half."""
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.preprocessing import StandardScaler
-
-    x, y = features(data, data.tune), data.label[data.tune]
-    hard_x = _neighbour_negatives(data)
-    keep = np.random.default_rng(2).random(len(hard_x)) < hard_negative_share
-    hard_x = hard_x[keep]
-    x = np.vstack([x, hard_x])
-    y = np.concatenate([y, np.zeros(len(hard_x), dtype=y.dtype)])
-
-    def fit(rows: npt.NDArray[np.int64]) -> HitVerifier:
-        scaler = StandardScaler().fit(x[rows])
-        model = MLPClassifier((128,), alpha=3e-2, max_iter=300, early_stopping=True,
-                              random_state=0).fit(scaler.transform(x[rows]), y[rows])
-        layers = [(w.astype(np.float32), b.astype(np.float32))
-                  for w, b in zip(model.coefs_, model.intercepts_, strict=True)]
-        return HitVerifier(scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32),
-                           layers)
-
-    out_of_fold = np.zeros(len(y), dtype=np.float32)
-    for train_rows, held_rows in StratifiedKFold(5, shuffle=True, random_state=0).split(x, y):
-        out_of_fold[held_rows] = fit(train_rows).predict(x[held_rows])
-    verifier = fit(np.arange(len(y)))
-    pairs = len(data.tune)  # the operating point is set on the labelled pairs
-    verifier.threshold = threshold_at_fpr(out_of_fold[:pairs], y[:pairs], target_fpr)
-    return verifier, {"folds": 5.0, "target_fpr_out_of_fold": target_fpr,
-                      "neighbour_negatives": float(len(hard_x))}
-
-
-def pr_curve(scores: npt.NDArray[Any], labels: npt.NDArray[Any],
-             points: int = 25) -> list[dict[str, float]]:
+def pr_curve(
+    scores: npt.NDArray[Any], labels: npt.NDArray[Any], points: int = 25
+) -> list[dict[str, float]]:
     out = []
     for q in np.linspace(0.02, 0.98, points):
         thr = float(np.quantile(scores, q))
         hit = scores >= thr
         tp = int((hit & (labels == 1)).sum())
-        out.append({"threshold": thr, "precision": tp / max(1, int(hit.sum())),
-                    "recall": tp / max(1, int((labels == 1).sum())),
-                    "false_hit_rate": float(hit[labels == 0].mean())})
+        out.append(
+            {
+                "threshold": thr,
+                "precision": tp / max(1, int(hit.sum())),
+                "recall": tp / max(1, int((labels == 1).sum())),
+                "false_hit_rate": float(hit[labels == 0].mean()),
+            }
+        )
     return out
 
 
@@ -140,17 +101,22 @@ def _view(text: str) -> RequestView:
     return RequestView(request_id="q", model="m1", messages=(ChatMessage("user", text),))
 
 
-async def simulate(data: PairData, cfg: CacheConfig, verifier: HitVerifier | None) -> dict[
-        str, float]:
+async def simulate(
+    data: PairData, cfg: CacheConfig, verifier: HitVerifier | None
+) -> dict[str, float]:
     """Insert side A of every test pair, query with side B, score hits against the labels."""
-    backend = EmbeddedCacheBackendConfig(path="", max_entries=10 ** 6, max_bytes=2 ** 40)
+    backend = EmbeddedCacheBackendConfig(path="", max_entries=10**6, max_bytes=2**40)
     table: dict[str, Matrix] = {}
     for i in data.test:
         table[data.a[i].strip()] = data.va[i]
         table[data.b[i].strip()] = data.vb[i]
     store = await MemoryStore.open(backend, data.va.shape[1])
-    cache = ResponseCache(cfg.model_copy(update={"backend": backend}), store,
-                          LookupTableEmbedder(table) if cfg.mode != "exact" else None, verifier)
+    cache = ResponseCache(
+        cfg.model_copy(update={"backend": backend}),
+        store,
+        LookupTableEmbedder(table) if cfg.mode != "exact" else None,
+        verifier,
+    )
     scope = CacheScope(tenant="bench")
     for i in data.test:
         await cache.store(_view(data.a[i]), scope, _body(data.a[i]))
@@ -174,9 +140,12 @@ async def simulate(data: PairData, cfg: CacheConfig, verifier: HitVerifier | Non
     await cache.aclose()
     duplicates = int((data.label[data.test] == 1).sum())
     negatives = len(data.test) - duplicates
-    return {"duplicate_hit_rate": true_hits / duplicates, "false_hit_rate": false_hits / negatives,
-            "wrong_entry_hit_rate": wrong_entry / duplicates,
-            "precision": true_hits / max(1, true_hits + false_hits + wrong_entry)}
+    return {
+        "duplicate_hit_rate": true_hits / duplicates,
+        "false_hit_rate": false_hits / negatives,
+        "wrong_entry_hit_rate": wrong_entry / duplicates,
+        "precision": true_hits / max(1, true_hits + false_hits + wrong_entry),
+    }
 
 
 def _relations(data: PairData) -> dict[frozenset[str], int]:
@@ -189,39 +158,53 @@ def _relations(data: PairData) -> dict[frozenset[str], int]:
 
 def _body(question: str) -> bytes:
     answer = json.dumps(normalise_text(question))
-    return ('{"object":"chat.completion","choices":[{"index":0,"finish_reason":"stop",'
-            f'"message":{{"role":"assistant","content":{answer}}}}}]}}').encode()
+    return (
+        '{"object":"chat.completion","choices":[{"index":0,"finish_reason":"stop",'
+        f'"message":{{"role":"assistant","content":{answer}}}}}]}}'
+    ).encode()
 
 
-def evaluate(data: PairData, verifier: HitVerifier, cosine_threshold: float,
-             min_similarity: float) -> dict[str, Any]:
-    x_test = features(data, data.test)
+def evaluate(
+    data: PairData, verifier: HitVerifier, cosine_threshold: float, min_similarity: float
+) -> dict[str, Any]:
+    x_test = features(data, data.test, verifier)
     labels = data.label[data.test]
     verifier_scores = verifier.predict(x_test)
     cosine_scores = x_test[:, 0]
-    base = CacheConfig(enabled=True, threshold=verifier.threshold, min_similarity=min_similarity,
-                       top_k=4)
+    base = CacheConfig(
+        enabled=True, threshold=verifier.threshold, min_similarity=min_similarity, top_k=4
+    )
     modes = {
         "exact": (base.model_copy(update={"mode": "exact"}), None),
-        "cosine": (base.model_copy(update={"threshold": cosine_threshold,
-                                           "min_similarity": cosine_threshold}), None),
+        "cosine": (
+            base.model_copy(
+                update={"threshold": cosine_threshold, "min_similarity": cosine_threshold}
+            ),
+            None,
+        ),
         "verifier": (base, verifier),
     }
     simulated = {name: asyncio.run(simulate(data, cfg, v)) for name, (cfg, v) in modes.items()}
     pairwise = {
-        "verifier_false_hit_rate": float((verifier_scores[labels == 0]
-                                          >= verifier.threshold).mean()),
-        "verifier_duplicate_hit_rate": float((verifier_scores[labels == 1]
-                                              >= verifier.threshold).mean()),
+        "verifier_false_hit_rate": float(
+            (verifier_scores[labels == 0] >= verifier.threshold).mean()
+        ),
+        "verifier_duplicate_hit_rate": float(
+            (verifier_scores[labels == 1] >= verifier.threshold).mean()
+        ),
         "cosine_false_hit_rate": float((cosine_scores[labels == 0] >= cosine_threshold).mean()),
-        "cosine_duplicate_hit_rate": float((cosine_scores[labels == 1]
-                                            >= cosine_threshold).mean()),
-        "verifier_tpr_at_2pct_fpr": float((verifier_scores[labels == 1] >= threshold_at_fpr(
-            verifier_scores, labels, 0.02)).mean()),
-        "cosine_tpr_at_2pct_fpr": float((cosine_scores[labels == 1] >= threshold_at_fpr(
-            cosine_scores, labels, 0.02)).mean()),
+        "cosine_duplicate_hit_rate": float((cosine_scores[labels == 1] >= cosine_threshold).mean()),
+        "verifier_tpr_at_2pct_fpr": float(
+            (verifier_scores[labels == 1] >= threshold_at_fpr(verifier_scores, labels, 0.02)).mean()
+        ),
+        "cosine_tpr_at_2pct_fpr": float(
+            (cosine_scores[labels == 1] >= threshold_at_fpr(cosine_scores, labels, 0.02)).mean()
+        ),
     }
-    return {"simulated": simulated, "pairwise": pairwise,
-            "pr_verifier": pr_curve(verifier_scores, labels),
-            "pr_cosine": pr_curve(cosine_scores, labels),
-            "scores": (verifier_scores, cosine_scores, labels)}
+    return {
+        "simulated": simulated,
+        "pairwise": pairwise,
+        "pr_verifier": pr_curve(verifier_scores, labels),
+        "pr_cosine": pr_curve(cosine_scores, labels),
+        "scores": (verifier_scores, cosine_scores, labels),
+    }

@@ -30,13 +30,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _cache_latency import embedded_lookup, pgvector_lookup, qqp_side_a  # noqa: E402
-from _cache_quality import (  # noqa: E402
-    evaluate,
-    features,
-    load_pairs,
-    threshold_at_fpr,
-    train_verifier,
-)
+from _cache_quality import evaluate, load_pairs, threshold_at_fpr  # noqa: E402
+from _cache_verifier_train import train_verifier  # noqa: E402
 from _results import RESULTS_DIR, write_results  # noqa: E402
 from switchyard.cache.verifier import BUILTIN_WEIGHTS, HitVerifier  # noqa: E402
 from switchyard.config.cache import CacheConfig  # noqa: E402
@@ -53,16 +48,22 @@ async def gateway_hit(requests: int = 60) -> dict[str, float]:
     await backend.start()
     work = Path(tempfile.mkdtemp(prefix="switchyard-cachebench-"))
     cfg = make_config(work / "routes.jsonl", {"m1": [("a", backend.url)]})
-    cfg["cache"] = {"enabled": True, "backend": {"type": "embedded",
-                                                 "path": str(work / "cache.sqlite")}}
+    cfg["cache"] = {
+        "enabled": True,
+        "backend": {"type": "embedded", "path": str(work / "cache.sqlite")},
+    }
     gw = await start_gateway(cfg)
     try:
         question = "What is the capital city of France?"
         await gw.chat(text=question)
         step = gw.server.config.app.state.gateway.cache
         await step.drain()
-        variants = [question.rstrip("?"), question + "!", question.rstrip("?") + " ?",
-                    question.replace("?", "??")]
+        variants = [
+            question.rstrip("?"),
+            question + "!",
+            question.rstrip("?") + " ?",
+            question.replace("?", "??"),
+        ]
         for variant in variants:  # warm-up (model load, first batches)
             await gw.chat(text=variant)
         semantic: list[float] = []
@@ -76,9 +77,11 @@ async def gateway_hit(requests: int = 60) -> dict[str, float]:
             started = time.perf_counter()
             await gw.chat(text=question.upper())
             exact.append((time.perf_counter() - started) * 1e3)
-        return {"semantic_p50_ms": statistics.median(semantic),
-                "exact_p50_ms": statistics.median(exact),
-                "semantic_hit_fraction": kinds.count("semantic") / len(kinds)}
+        return {
+            "semantic_p50_ms": statistics.median(semantic),
+            "exact_p50_ms": statistics.median(exact),
+            "semantic_hit_fraction": kinds.count("semantic") / len(kinds),
+        }
     finally:
         await gw.stop()
         await backend.stop()
@@ -111,29 +114,60 @@ def _pr_plot(scores: tuple[Any, Any, Any], path: Path) -> None:
 
 def _markdown(metrics: dict[str, float], quality: dict[str, Any], train: dict[str, float]) -> str:
     sim = quality["simulated"]
+    train = train or quality.get("training", {})  # --latency-only passes the saved details
     lines = [
-        "# Semantic cache benchmark", "",
+        "# Semantic cache benchmark",
+        "",
         "QQP 20k pairs (GPTCache benchmark sample), fixed-seed split: 10k tuning / 10k test.",
-        "Verifier (MLP over cosine, |a-b|, a*b and lexical features) trained and thresholded "
-        f"on the tuning half only ({train}). Insert side A of the test pairs, query side B.", "",
-        "## Quality at the operating point (test half, full cache simulation, top-4)", "",
+        "Verifier (gradient-boosted trees over cosine, lexical/IDF features and a linear score "
+        "of a*b, |a-b|) trained and thresholded on the tuning half only. Insert side A of the "
+        "test pairs, query side B.",
+        "",
+        "Training (tuning half only, 5-fold CV grouped by query):",
+        "",
+        *[f"- {k}: {v:.4f}" for k, v in train.items()],
+        "",
+        "## Quality at the operating point (test half, full cache simulation, top-4)",
+        "",
         "| mode | duplicate hit rate | false-hit rate | wrong-entry hits | precision |",
         "|---|---:|---:|---:|---:|",
     ]
     for name, row in sim.items():
-        lines.append(f"| {name} | {row['duplicate_hit_rate']:.3f} | {row['false_hit_rate']:.4f}"
-                     f" | {row['wrong_entry_hit_rate']:.4f} | {row['precision']:.3f} |")
+        lines.append(
+            f"| {name} | {row['duplicate_hit_rate']:.3f} | {row['false_hit_rate']:.4f}"
+            f" | {row['wrong_entry_hit_rate']:.4f} | {row['precision']:.3f} |"
+        )
     target_met = metrics["false_hit_rate"] <= 0.02 and metrics["duplicate_hit_rate"] >= 0.5
-    lines += ["", f"Target (false hits <= 2% with >= 50% of duplicates hit): "
-              f"**{'met' if target_met else 'NOT met'}**.", "",
-              "## Pairwise (test half)", ""]
+    lines += [
+        "",
+        f"Target (false hits <= 2% with >= 50% of duplicates hit): "
+        f"**{'met' if target_met else 'NOT met'}**.",
+        "",
+        "## Pairwise (test half)",
+        "",
+    ]
     lines += [f"- {k}: {v:.4f}" for k, v in quality["pairwise"].items()]
-    lines += ["", "## Precision-recall (pairwise, verifier score)", "",
-              "| threshold | precision | recall | false-hit rate |", "|---:|---:|---:|---:|"]
-    lines += [f"| {p['threshold']:.4f} | {p['precision']:.3f} | {p['recall']:.3f} | "
-              f"{p['false_hit_rate']:.4f} |" for p in quality["pr_verifier"]]
-    lines += ["", "![hit rate vs false hits](cache_pr.png)", "", "## Metrics", "",
-              "| metric | value |", "|---|---:|"]
+    lines += [
+        "",
+        "## Precision-recall (pairwise, verifier score)",
+        "",
+        "| threshold | precision | recall | false-hit rate |",
+        "|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {p['threshold']:.4f} | {p['precision']:.3f} | {p['recall']:.3f} | "
+        f"{p['false_hit_rate']:.4f} |"
+        for p in quality["pr_verifier"]
+    ]
+    lines += [
+        "",
+        "![hit rate vs false hits](cache_pr.png)",
+        "",
+        "## Metrics",
+        "",
+        "| metric | value |",
+        "|---|---:|",
+    ]
     lines += [f"| {k} | {v:.4f} |" for k, v in metrics.items()]
     return "\n".join(lines) + "\n"
 
@@ -144,10 +178,16 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--skip-gateway", action="store_true")
-    parser.add_argument("--quality-only", action="store_true",
-                        help="keep the latency metrics of the last results file")
-    parser.add_argument("--latency-only", action="store_true",
-                        help="keep the quality metrics of the last results file")
+    parser.add_argument(
+        "--quality-only",
+        action="store_true",
+        help="keep the latency metrics of the last results file",
+    )
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="keep the quality metrics of the last results file",
+    )
     args = parser.parse_args()
     if args.latency_only:
         _latency_only(args)
@@ -159,7 +199,7 @@ def main() -> None:
         verifier, train_info = train_verifier(data)
         verifier.save(BUILTIN_WEIGHTS)
     verifier = HitVerifier.load(BUILTIN_WEIGHTS)
-    tune_cosine = features(data, data.tune)[:, 0]
+    tune_cosine = (data.va[data.tune] * data.vb[data.tune]).sum(axis=1)
     cosine_threshold = threshold_at_fpr(tune_cosine, data.label[data.tune], 0.02)
     quality = evaluate(data, verifier, cosine_threshold, MIN_SIMILARITY)
     sim = quality["simulated"]
@@ -180,22 +220,38 @@ def main() -> None:
         kept = {k: v for k, v in previous["metrics"].items() if k not in metrics}
         metrics.update(kept)
         _pr_plot(quality["scores"], RESULTS_DIR / "cache_pr.png")
-        extra = {"simulated": sim, "pairwise": quality["pairwise"],
-                 "pr_verifier": quality["pr_verifier"], "pr_cosine": quality["pr_cosine"],
-                 "embedded": previous.get("details", {}).get("embedded"),
-                 "latency_from": previous["generated_at"]}
+        previous_details = previous.get("details", {})
+        train_info = train_info or previous_details.get("training", {})
+        extra = {
+            "simulated": sim,
+            "pairwise": quality["pairwise"],
+            "pr_verifier": quality["pr_verifier"],
+            "pr_cosine": quality["pr_cosine"],
+            "training": train_info,
+            **{
+                k: previous_details[k]
+                for k in ("embedded", "pgvector", "gateway_hit")
+                if k in previous_details
+            },
+            "latency_from": previous_details.get("latency_from", previous["generated_at"]),
+        }
         write_results("cache", metrics, _markdown(metrics, quality, train_info), extra)
         return
     latency = _latency(args, data.a, verifier, metrics)
     _pr_plot(quality["scores"], RESULTS_DIR / "cache_pr.png")
-    extra = {"simulated": sim, "pairwise": quality["pairwise"],
-             "pr_verifier": quality["pr_verifier"], "pr_cosine": quality["pr_cosine"],
-             **latency}
+    extra = {
+        "simulated": sim,
+        "pairwise": quality["pairwise"],
+        "pr_verifier": quality["pr_verifier"],
+        "pr_cosine": quality["pr_cosine"],
+        **latency,
+    }
     write_results("cache", metrics, _markdown(metrics, quality, train_info), extra)
 
 
-def _latency(args: argparse.Namespace, texts: list[str], verifier: HitVerifier,
-             metrics: dict[str, float]) -> dict[str, dict[str, float]]:
+def _latency(
+    args: argparse.Namespace, texts: list[str], verifier: HitVerifier, metrics: dict[str, float]
+) -> dict[str, dict[str, float]]:
     """Embedded, pgvector and gateway-hit latency into `metrics`; returns their details."""
     cfg = CacheConfig(enabled=True, threshold=verifier.threshold, min_similarity=MIN_SIMILARITY)
     embedded = asyncio.run(embedded_lookup(texts, verifier, cfg, n=args.entries))

@@ -19,6 +19,7 @@ from switchyard.embed.minilm import MiniLMEmbedder
 from switchyard.types import ChatMessage, RequestView
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cache"
+COSINE_AT_2PCT_FALSE_HITS = 0.947  # cosine-only threshold from the QQP tuning half
 NEAR_MISSES = [
     ("How do I learn Python quickly?", "How do I learn Java quickly?"),
     ("What is the capital of France?", "What is the capital of Spain?"),
@@ -52,8 +53,18 @@ def view(text: str) -> RequestView:
 
 
 def answer(text: str) -> bytes:
-    return orjson.dumps({"object": "chat.completion", "choices": [
-        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]})
+    return orjson.dumps(
+        {
+            "object": "chat.completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+        }
+    )
 
 
 async def test_paraphrases_hit_and_near_misses_do_not() -> None:
@@ -61,8 +72,12 @@ async def test_paraphrases_hit_and_near_misses_do_not() -> None:
     verifier = HitVerifier.load()
     backend = EmbeddedCacheBackendConfig(path="")
     cfg = CacheConfig(enabled=True, threshold=verifier.threshold, backend=backend)
-    cache = ResponseCache(cfg, await MemoryStore.open(backend, 384), SyncEmbedder(),  # type: ignore[arg-type]
-                          verifier)
+    cache = ResponseCache(
+        cfg,
+        await MemoryStore.open(backend, 384),
+        SyncEmbedder(),  # type: ignore[arg-type]
+        verifier,
+    )
     scope = CacheScope(tenant="t")
     for original in {case["a"] for case in cases} | {a for a, _ in NEAR_MISSES}:
         assert await cache.store(view(original), scope, answer(original))
@@ -75,5 +90,12 @@ async def test_paraphrases_hit_and_near_misses_do_not() -> None:
     for _original, other in NEAR_MISSES:
         result = await cache.lookup(view(other), scope)
         assert not result.hit, (other, result.similarity, result.score)
-    # The operating point is strict (false hits <= ~2% on QQP): about half the paraphrases hit.
-    assert served_right >= len(cases) // 3
+    # The operating point is strict (false hits <= 2% on QQP) and these chat-style paraphrases
+    # share few words (cosine 0.80-0.98): the verifier must serve at least as many of them as a
+    # plain cosine threshold with the same strictness (0.947, bench/results/cache.md).
+    model = MiniLMEmbedder(threads=1)
+    cosine_hits = 0
+    for case in cases:
+        a, b = model.embed_batch([case["a"], case["b"]])
+        cosine_hits += int(float(a @ b) >= COSINE_AT_2PCT_FALSE_HITS)
+    assert served_right >= cosine_hits >= 1
