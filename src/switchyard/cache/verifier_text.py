@@ -110,7 +110,7 @@ TEXT_FEATURE_NAMES = (
 TEXT_FEATURES = len(TEXT_FEATURE_NAMES)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def stem(word: str) -> str:
     """Strip one common English suffix ("learning" → "learn", "cities" → "city")."""
     for suffix in _SUFFIXES:
@@ -164,9 +164,10 @@ class TextFacts:
     bigrams: frozenset[tuple[str, str]]
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def text_facts(text: str) -> TextFacts:
-    """The facts of one text (cached: stored questions come back as candidates again)."""
+    """The facts of one text. Cached (popular stored questions come back as candidates), but
+    only a little: one entry holds ~16 KB of word and n-gram sets, 1024 entries ~17 MB."""
     lowered = " ".join(text.lower().split())
     words = tuple(_WORD.findall(lowered))
     stems = tuple(stem(w) for w in words)
