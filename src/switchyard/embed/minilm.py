@@ -34,7 +34,7 @@ MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 TOKENIZER_PATH = Path(__file__).with_name("tokenizer.json")
 DEFAULT_THREADS = 2
 # int8 activations change the vectors slightly: caches and trained heads must tell them apart
-INT8_MODEL_ID = MODEL_ID + "+int8-activations"
+INT8_MODEL_ID = MODEL_ID + "+int8-dynamic"
 
 
 def minilm_model_path() -> Path:
