@@ -108,6 +108,7 @@ class MiniLMEmbedder:
         self._input_names = set(inputs)
         self._id_dtype = np.int32 if inputs.get("input_ids") == "tensor(int32)" else np.int64
         self.dim: int = int(self._session.get_outputs()[0].shape[-1])
+        self.embed_batch(["warm up"])  # first-run allocations at load, not on the first request
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, npt.NDArray[np.integer]]:
         """Model inputs for `texts`, padded to the longest text of the batch."""
