@@ -65,7 +65,8 @@ def _section(key: str, run: dict[str, Any], metrics: dict[str, float]) -> list[s
              f"train {len(run['train'])} / test {len(run['test'])} prompts, "
              f"{len(run['train'].models)} models. Bar: {BARS[key]}.", "",
              f"Features (chosen by CV on train): `{run['feature_set']}`. "
-             f"Headline router (best 3-fold CV score on train): **{run['headline']}**. "
+             f"CV: 3-fold × {run.get('cv_repeats', 1)}. "
+             f"Headline router (best CV score on train): **{run['headline']}**. "
              f"Best single model on test: {ref.best_single} "
              f"(quality {ref.best_quality:.4f}, cost {ref.best_cost:.3e} USD).", "",
              markdown_table(report), "",
@@ -75,6 +76,13 @@ def _section(key: str, run: dict[str, Any], metrics: dict[str, float]) -> list[s
     if report.tuning:
         lines += ["CV-chosen hyper-parameters: " + "; ".join(
             f"{k}: {t.params} (cv {t.cv_score:.4f})" for k, t in report.tuning.items()), ""]
+    if run.get("noise"):
+        noise = run["noise"]
+        lines += [f"Test-split noise (paired bootstrap over the {len(run['test'])} test prompts, "
+                  "300 resamples, headline router): " + ", ".join(
+                      f"{k} = {_fmt(v)}" for k, v in noise.items()), ""]
+        for name, value in noise.items():
+            metrics[f"{key}_bootstrap_{name}"] = float(value)
     if "leak_free" in run:
         lines += ["### llmrouter9, leak-free test (119 prompts that also occur in train "
                   "removed)", "", markdown_table(run["leak_free"]), "",
@@ -87,19 +95,26 @@ def build_outputs(runs: dict[str, dict[str, Any]],
                   extra: dict[str, Any]) -> tuple[dict[str, float], str, dict[str, Any]]:
     metrics: dict[str, float] = {}
     lines = ["# Learned routing benchmark", "",
-             "All numbers are on held-out test prompts; routers and hyper-parameters were "
-             "chosen on train only (3-fold CV). Curves: each router swept over λ in "
+             "All numbers are on held-out test prompts; routers, features and hyper-parameters "
+             "were chosen on train only (3-fold CV, repeated with new shuffles on small training "
+             "sets; the CV score is the bar's own metric family: AIQ, or APGR for two models). "
+             "Curves: each router swept over λ in "
              "`argmax quality − λ·cost`; metrics use the non-decreasing convex hull of its "
              "points (mixing two λ values realises any point between them). Features per dataset "
              "(chosen by CV on train): `full` = MiniLM embedding of the prompt; `full+last` adds "
-             "the embedding of its last paragraph; `+stats` adds 6 text statistics. "
+             "the embedding of its last paragraph; `+stats` adds 16 text statistics of the "
+             "prompt and of its last paragraph (length, numbers, sentences, code/maths marks); "
+             "`+ngrams` adds 256 hashed word uni/bigrams of the last paragraph. "
              "`task` predicts the task from the prompt text (the category label "
-             "is a training target only, never an input at serving time).", ""]
+             "is a training target only, never an input at serving time). `ensemble` averages "
+             "the members' predicted quality; its members are the combination with the best CV "
+             "score, computed from the members' held-out CV predictions. The headline "
+             "router is the one with the best CV score on train, never the best on test.", ""]
     per_dataset: dict[str, Any] = {}
     for key, run in runs.items():
         own = dataset_metrics(key, run)
-        metrics.update(own)
         lines += _section(key, run, own)
+        metrics.update(own)
         per_dataset[key] = report_json(run["report"])
         per_dataset[key]["headline"] = run["headline"]
     lines += _extras(extra, metrics)

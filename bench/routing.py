@@ -30,6 +30,11 @@ from _results import RESULTS_DIR, write_results  # noqa: E402
 from _routing_report import build_outputs  # noqa: E402
 from switchyard.embed.corpus import embed_corpus  # noqa: E402
 from switchyard.learn.artifacts import TrainedRouter, save_router  # noqa: E402
+from switchyard.learn.bootstrap import (  # noqa: E402
+    apgr_samples,
+    paired_aiq_difference,
+    per_prompt_points,
+)
 from switchyard.learn.calibration import calibrate_cost, calibrate_share  # noqa: E402
 from switchyard.learn.datasets import (  # noqa: E402
     RoutingDataset,
@@ -45,6 +50,7 @@ from switchyard.learn.training import prompt_chars, tune  # noqa: E402
 from switchyard.routing.learned import LearnedRouter  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routing"
+CV_ROWS = 3000  # auto repeats: small training sets get repeated CV (less noisy choices)
 KINDS = ("knn", "mf", "mlp", "irt", "task", "ensemble")
 DATASETS = ("llmrouter9", "routellm_mmlu", "routellm_gsm8k", "routerbench_subset")
 FILES = {"llmrouter9": "llmrouter9", "routellm_mmlu": "routellm-mmlu",
@@ -83,13 +89,18 @@ def featurise(dataset: RoutingDataset, feature_set: str) -> np.ndarray[Any, Any]
     return features[[row[identifier] for identifier in dataset.ids]]
 
 
-def choose_feature_set(train: RoutingDataset, options: list[str]) -> tuple[str, dict[str, float]]:
-    """Feature set with the best 3-fold CV score of a default `mf` router on train."""
+def choose_feature_set(train: RoutingDataset, options: list[str],
+                       repeats: int = 1) -> tuple[str, dict[str, float]]:
+    """Feature set with the best mean CV score (train only) of a default `knn` and `mf`."""
+    probes: dict[str, dict[str, list[Any]]] = {
+        "knn": {"k": [80], "temperature": [1.0], "prior_weight": [0.0]},
+        "mf": {"epochs": [30], "batch_size": [512]}}
     scores = {}
     for feature_set in options:
-        result = tune("mf", train, featurise(train, feature_set),
-                      space={"epochs": [30], "batch_size": [512]})
-        scores[feature_set] = result.cv_score
+        features = featurise(train, feature_set)
+        scores[feature_set] = float(np.mean([
+            tune(kind, train, features, space=space, repeats=repeats).cv_score
+            for kind, space in probes.items()]))
     return max(scores, key=lambda k: scores[k]), scores
 
 
@@ -103,14 +114,16 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def run_dataset(key: str, feature_options: list[str], quick: bool) -> dict[str, Any]:
+def run_dataset(key: str, feature_options: list[str], quick: bool,
+                repeats: int) -> dict[str, Any]:
     train, test = load_split(key)
     log(f"{key}: {len(train)} train / {len(test)} test, {len(train.models)} models")
-    feature_set, feature_scores = choose_feature_set(train, feature_options)
+    repeats = repeats or min(3, -(-CV_ROWS // len(train)))
+    feature_set, feature_scores = choose_feature_set(train, feature_options, repeats)
     log(f"{key}: features {feature_set} (cv {feature_scores})")
     x_train, x_test = featurise(train, feature_set), featurise(test, feature_set)
     routers, tuning, seconds = train_routers(train, x_train, KINDS, tune_params=not quick,
-                                             seed=0, progress=None)
+                                             seed=0, repeats=repeats, progress=None)
     report = evaluate_all(train, test, routers, x_test)
     report.tuning, report.fit_seconds = tuning, seconds
     plot_report(report, RESULTS_DIR / f"routing_{key}.png", f"{key}: test split")
@@ -118,14 +131,46 @@ def run_dataset(key: str, feature_options: list[str], quick: bool) -> dict[str, 
         router.feature_set = feature_set
     out: dict[str, Any] = {"train": train, "test": test, "x_train": x_train, "x_test": x_test,
                            "report": report, "headline": headline(report),
-                           "feature_set": feature_set, "feature_cv": feature_scores}
+                           "feature_set": feature_set, "feature_cv": feature_scores,
+                           "cv_repeats": repeats}
     if key == "llmrouter9":
         leak_free = without_prompts_in(test, train)
         keep = [test.ids.index(i) for i in leak_free.ids]
         out["leak_free"] = evaluate_all(train, leak_free, routers, x_test[keep])
         plot_report(out["leak_free"], RESULTS_DIR / "routing_llmrouter9_leakfree.png",
                     "llmrouter9: leak-free test (119 train duplicates removed)")
+    out["noise"] = noise_check(out)
     log(f"{key}: done; headline router (best CV on train) = {out['headline']}")
+    return out
+
+
+def noise_check(run: dict[str, Any]) -> dict[str, float]:
+    """Paired bootstrap over test prompts: how much of the test differences is sampling noise."""
+    report: EvalReport = run["report"]
+    test: RoutingDataset = run["test"]
+    best = run["headline"]
+    out: dict[str, float] = {}
+    ref = report.reference
+    if ref.strong is not None and ref.weak is not None:
+        curve = next(c for c in report.curves if c.name == best)
+        strong, weak = test.models.index(ref.strong), test.models.index(ref.weak)
+        assert curve.scores is not None
+        samples = apgr_samples(curve.scores, np.nan_to_num(test.quality[:, weak]),
+                               np.nan_to_num(test.quality[:, strong]))
+        out.update({"apgr_p05": float(np.percentile(samples, 5)),
+                    "apgr_p95": float(np.percentile(samples, 95)),
+                    "apgr_share_at_or_above_0.68": float(np.mean(samples >= 0.68))})
+    if best != "knn":
+        points = {}
+        for name in (best, "knn"):
+            router = report.routers[name]
+            quality, cost = router.predict(run["x_test"], prompt_chars(test))
+            points[name] = per_prompt_points(quality, cost, test, router.reference_cost)
+        diff = paired_aiq_difference(points[best], points["knn"], np.nan_to_num(test.cost))
+        out.update({"aiq_minus_knn_mean": float(np.mean(diff)),
+                    "aiq_minus_knn_p05": float(np.percentile(diff, 5)),
+                    "aiq_minus_knn_p95": float(np.percentile(diff, 95)),
+                    "aiq_beats_knn_share": float(np.mean(diff > 0))})
     return out
 
 
@@ -199,14 +244,17 @@ def onboarding(run: dict[str, Any], model: str) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="no CV tuning")
-    parser.add_argument("--features", default="full,full+last+stats",
+    parser.add_argument("--features", default="full,full+last+stats,full+last+stats+ngrams",
                         help="feature sets to choose from by CV on train")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--name", default="routing", help="results file stem")
+    parser.add_argument("--repeats", type=int, default=0,
+                        help="repeated 3-fold CV (different shuffles) for every choice; "
+                             "0 = auto (enough repeats to score >= 3000 held-out rows, max 3)")
     args = parser.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"routing data not found at {DATA}")
-    runs = {key: run_dataset(key, args.features.split(","), args.quick)
+    runs = {key: run_dataset(key, args.features.split(","), args.quick, args.repeats)
             for key in args.datasets.split(",")}
     extra: dict[str, Any] = {"tuned": not args.quick,
                              "features": {k: r["feature_set"] for k, r in runs.items()},

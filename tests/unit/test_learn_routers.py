@@ -103,3 +103,37 @@ def test_choose_by_threshold_takes_cheapest_clearing_target() -> None:
     cost = np.array([[1.0, 5.0, 10.0], [1.0, 5.0, 10.0]])
     assert choose_by_threshold(quality, cost, 0.8).tolist() == [1, 2]
     assert choose_by_threshold(quality, cost, 0.5).tolist() == [0, 2]
+
+
+def test_ensemble_selection_scores_averaged_held_out_predictions() -> None:
+    """tune_ensemble reuses the members' held-out predictions: its score for a combination is
+    the CV score of their average, recomputed here by hand from the same splits."""
+    from switchyard.learn.training import (
+        cv_splits,
+        ensemble_options,
+        score_predictions,
+        tune,
+        tune_ensemble,
+    )
+
+    data, x = synthetic(300)
+    tuned = {kind: tune(kind, data, x, space=space, repeats=2) for kind, space in
+             (("knn", {"k": [5, 20]}), ("mlp", {"epochs": [10]}))}
+    splits = cv_splits(len(data), 3, 0, 2)
+    assert len(splits) == 6 and not np.array_equal(splits[0][1], splits[3][1])
+    for result in tuned.values():
+        assert result.oof is not None and len(result.oof.quality) == 6
+    chosen = tune_ensemble(tuned, data, x, repeats=2)
+    assert ensemble_options(["knn", "mlp"]) == [["knn", "mlp"]]
+    assert chosen.params["members"] == ["knn", "mlp"]
+    by_hand = []
+    for s, (train_idx, valid_idx) in enumerate(splits):
+        knn, mlp = (tuned[k].oof for k in ("knn", "mlp"))
+        assert knn is not None and mlp is not None
+        fold = fit_router("constant", data.subset(train_idx), x[train_idx], {}, seed=0)
+        cost = fold.cost_model.predict(np.array([len(p) for p in data.subset(valid_idx).prompts]))
+        np.testing.assert_allclose(cost, knn.cost[s])
+        by_hand.append(score_predictions("e", (knn.quality[s] + mlp.quality[s]) / 2, cost,
+                                         data.subset(valid_idx), fold.reference_cost))
+    assert chosen.cv_score == pytest.approx(float(np.mean(by_hand)))
+    assert chosen.cv_score > 0.65  # learnable synthetic task: APGR well above random (0.5)

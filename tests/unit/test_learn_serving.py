@@ -132,3 +132,19 @@ def test_artifact_loads_fast(tmp_path: Path) -> None:
     start = time.perf_counter()
     LearnedRouter.load(path)
     assert time.perf_counter() - start < 1.0
+
+
+def test_serving_features_match_offline_features_for_every_feature_set(tmp_path: Path) -> None:
+    """The gateway rebuilds exactly the feature row the router was trained on."""
+    embedder = HashingEmbedder(dim=64)
+    text = ("Worked example: 2 + 2 = 4.\n\n"
+            "Tom has 12 apples and buys 30% more at $1.50 each. How many apples does he have?")
+    for feature_set in ("full", "full+last", "full+last+stats", "full+last+stats+ngrams"):
+        path = artifact(tmp_path, "knn", feature_set)
+        router = LearnedRouter.load(path)
+        vectors = embedder.embed_batch(router.texts_to_embed(text))
+        served = router.features_from(vectors, text)
+        offline = build_features([text], feature_set, embedder.embed_batch)[0]
+        assert served.shape == offline.shape
+        np.testing.assert_allclose(served, offline, atol=1e-6)
+        assert router.predict(served, [len(text)])[0].shape == (1, 2)

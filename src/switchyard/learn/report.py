@@ -25,6 +25,7 @@ from switchyard.learn.evaluate import (
 from switchyard.learn.routers.base import FloatArray
 from switchyard.learn.training import (
     DEFAULT_GRIDS,
+    ENSEMBLE_MEMBERS,
     TuningResult,
     fit_router,
     prompt_chars,
@@ -57,7 +58,7 @@ def curve_of(router: TrainedRouter, name: str, test: RoutingDataset,
 
 
 def train_routers(train: RoutingDataset, features: FloatArray, kinds: Sequence[str], *,
-                  tune_params: bool, seed: int, folds: int = 3,
+                  tune_params: bool, seed: int, folds: int = 3, repeats: int = 1,
                   fixed: dict[str, dict[str, Any]] | None = None,
                   progress: Progress | None = None,
                   ) -> tuple[dict[str, TrainedRouter], dict[str, TuningResult],
@@ -73,7 +74,7 @@ def train_routers(train: RoutingDataset, features: FloatArray, kinds: Sequence[s
         params: dict[str, Any] = dict(fixed.get(kind, {}))
         if tune_params and kind not in fixed and DEFAULT_GRIDS.get(kind):
             tuning[kind] = tune(kind, train, features, folds=folds, seed=seed,
-                                progress=progress)
+                                progress=progress, repeats=repeats)
             params = tuning[kind].params
         start = time.perf_counter()
         routers[kind] = fit_router(kind, train, features, params, seed)
@@ -81,9 +82,9 @@ def train_routers(train: RoutingDataset, features: FloatArray, kinds: Sequence[s
     if "ensemble" in kinds:
         params = dict(fixed.get("ensemble", {}))
         if not params:
-            if tune_params and all(k in tuning for k in ("knn", "mlp")):
+            if tune_params and sum(k in tuning for k in ENSEMBLE_MEMBERS) >= 2:
                 tuning["ensemble"] = tune_ensemble(tuning, train, features, folds=folds,
-                                                   seed=seed, progress=progress)
+                                                   seed=seed, progress=progress, repeats=repeats)
                 params = tuning["ensemble"].params
             else:
                 params = {"members": ["knn", "mlp"],

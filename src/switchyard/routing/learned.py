@@ -24,7 +24,7 @@ import numpy.typing as npt
 from switchyard.errors import ConfigError
 from switchyard.learn.artifacts import TrainedRouter, load_router
 from switchyard.learn.calibration import calibrate_cost, calibrate_share
-from switchyard.learn.features import last_block, text_stats
+from switchyard.learn.features import last_block, text_features
 from switchyard.learn.signal_config import LearnedRouterSignalConfig
 from switchyard.signals.base import SignalContext, register_signal
 from switchyard.types import RequestView, SignalResult
@@ -67,10 +67,7 @@ class LearnedRouter:
         feature_set = self.trained.feature_set
         if feature_set == "full":
             return np.asarray(rows[0], dtype=np.float64)
-        parts = [rows[0], rows[-1]]
-        if feature_set.endswith("+stats"):
-            parts.append(text_stats([text])[0])
-        return np.concatenate(parts)
+        return np.concatenate([rows[0], rows[-1], text_features([text], feature_set)[0]])
 
     def predict(self, features: npt.NDArray[np.floating],
                 prompt_chars: Sequence[int] | npt.NDArray[np.floating],
