@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from switchyard.signals.semantic import SIGNAL_MAX_TOKENS, request_text
 
 Embed = Callable[[Sequence[str]], Vectors]
 DOMAIN_C_GRID = (1.0, 4.0, 16.0)
+OVERLAP_JACCARD = 0.8
+_WORD = re.compile(r"[a-z0-9]+")
 SAFETY_C_GRID = (1.0, 4.0, 16.0)
 TARGET_BENIGN_FPR = 0.02
 DOMAIN_PER_CLASS: int | None = None  # all MMLU questions (an int caps each category)
@@ -83,40 +86,109 @@ def _head_from_logistic(model: Any, kind: str, meta: dict[str, Any]) -> Classifi
 def train_domain(
     data_dir: Path, seed: int = 0, cache_dir: Path | None = None, progress: bool = False
 ) -> TrainingReport:
-    """Softmax regression on MMLU question embeddings; C chosen on a held-out split (15%)."""
+    """Softmax regression on MMLU question embeddings, class-balanced.
+
+    C is chosen by balanced accuracy on a stratified 15% held-out split, then the head is
+    refitted on every row. Questions that also occur in the evaluation file are dropped first
+    (`eval_overlap`), so that the evaluation measures generalisation, not memorised text.
+    """
     from sklearn.model_selection import train_test_split
 
     embed = _cached_embed(cache_dir, progress)
-    rows = capped_domain_rows(data_dir, seed)
-    texts = [domain_text(row.text) for row in rows]
-    labels = np.array([row.label for row in rows])
-    vectors = embed(texts)
+    all_rows = capped_domain_rows(data_dir, seed)
+    keep = ~eval_overlap(all_rows, datasets.domain_eval_rows(data_dir))
+    vectors = embed([domain_text(row.text) for row in all_rows])[keep]  # cached as one corpus
+    labels = np.array([row.label for row, kept in zip(all_rows, keep, strict=True) if kept])
     train_idx, held_idx = train_test_split(
-        np.arange(len(rows)), test_size=0.15, random_state=seed, stratify=labels
+        np.arange(len(labels)), test_size=0.15, random_state=seed, stratify=labels
     )
-    best: tuple[float, float, Any] | None = None
+    best: tuple[float, float] | None = None
     for c in DOMAIN_C_GRID:
         model = _logistic(c, seed).fit(vectors[train_idx], labels[train_idx])
-        accuracy = float((model.predict(vectors[held_idx]) == labels[held_idx]).mean())
+        accuracy = balanced_accuracy(labels[held_idx], model.predict(vectors[held_idx]))
         if best is None or accuracy > best[0]:
-            best = (accuracy, c, model)
+            best = (accuracy, c)
     assert best is not None
-    held_accuracy, chosen_c, model = best
-    meta = {"trained_on": "domains/mmlu_domains.jsonl.gz (85% split)", "seed": seed, "C": chosen_c}
+    held_accuracy, chosen_c = best
+    model = _logistic(chosen_c, seed).fit(vectors, labels)  # refit on every kept row
+    meta = {
+        "trained_on": "domains/mmlu_domains.jsonl.gz minus evaluation questions",
+        "excluded_eval_overlap": int((~keep).sum()),
+        "seed": seed,
+        "C": chosen_c,
+    }
     head = _head_from_logistic(model, "multiclass", meta)
-    report = TrainingReport(head, {"domain_heldout_accuracy": held_accuracy})
+    report = TrainingReport(head, {"domain_heldout_balanced_accuracy": held_accuracy})
     evaluation = evaluate_domain(head, data_dir, embed)
     report.metrics.update(evaluation.metrics)
     report.tables.update(evaluation.tables)
     return report
 
 
+def balanced_accuracy(truth: npt.NDArray[np.str_], predicted: npt.NDArray[np.str_]) -> float:
+    """Mean per-category accuracy: the evaluation file has about as many questions per category,
+    the MMLU corpus does not (law and 'other' outnumber engineering twelve to one)."""
+    return float(np.mean([np.mean(predicted[truth == c] == c) for c in np.unique(truth)]))
+
+
+def _overlap_key(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def eval_overlap(
+    rows: Sequence[datasets.LabelledText], eval_rows: Sequence[datasets.LabelledText]
+) -> npt.NDArray[np.bool_]:
+    """Which `rows` are (nearly) an evaluation question.
+
+    A row counts when its text equals an evaluation text, when both are equal after lower-casing
+    and dropping punctuation and spacing, or when their word sets have Jaccard similarity >=
+    `OVERLAP_JACCARD` (a reworded copy). MMLU-Pro reuses MMLU questions, so training on them
+    would make the evaluation partly measure memorisation.
+    """
+    eval_texts = [domain_text(row.text) for row in eval_rows]
+    exact = set(eval_texts)
+    normalised = {_overlap_key(text) for text in eval_texts}
+    eval_words = [set(_overlap_key(text).split()) for text in eval_texts]
+    by_word: dict[str, list[int]] = {}
+    for index, words in enumerate(eval_words):
+        for word in words:
+            by_word.setdefault(word, []).append(index)
+
+    def near(words: set[str]) -> bool:
+        candidates = {i for word in words for i in by_word.get(word, ())}
+        return any(
+            len(words & eval_words[i]) >= OVERLAP_JACCARD * len(words | eval_words[i])
+            for i in candidates
+        )
+
+    flags = []
+    for row in rows:
+        text = domain_text(row.text)
+        key = _overlap_key(text)
+        flags.append(text in exact or key in normalised or near(set(key.split())))
+    return np.array(flags, dtype=np.bool_)
+
+
+def without_eval_overlap(
+    rows: Sequence[datasets.LabelledText], eval_rows: Sequence[datasets.LabelledText]
+) -> list[datasets.LabelledText]:
+    """`rows` minus those `eval_overlap` flags."""
+    flags = eval_overlap(rows, eval_rows)
+    return [row for row, flagged in zip(rows, flags, strict=True) if not flagged]
+
+
 def evaluate_domain(head: ClassifierHead, data_dir: Path, embed: Embed) -> TrainingReport:
-    """Accuracy, per-category accuracy and confusion matrix on `vllm_sr_domain_eval.jsonl`."""
+    """Accuracy, per-category accuracy and confusion matrix on `vllm_sr_domain_eval.jsonl`.
+
+    Also the accuracy on the evaluation questions that do not occur in the MMLU file at all
+    (`domain_accuracy_unseen`: neither the head nor MMLU has seen their text).
+    """
     rows = datasets.domain_eval_rows(data_dir)
     vectors = embed([domain_text(row.text) for row in rows])
     predicted = [head.labels[i] for i in head.probabilities(vectors).argmax(axis=1)]
     truth = [row.label for row in rows]
+    mmlu = datasets.domain_training_rows(data_dir)
+    unseen = {id(row) for row in without_eval_overlap(rows, mmlu)}
     labels = sorted(set(truth) | set(head.labels))
     index = {label: i for i, label in enumerate(labels)}
     confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
@@ -126,8 +198,14 @@ def evaluate_domain(head: ClassifierHead, data_dir: Path, embed: Embed) -> Train
         label: float(confusion[i, i] / max(1, confusion[i].sum())) for label, i in index.items()
     }
     accuracy = float(np.trace(confusion) / max(1, len(rows)))
+    hits = [t == p for row, t, p in zip(rows, truth, predicted, strict=True) if id(row) in unseen]
+    metrics = {
+        "domain_accuracy": accuracy,
+        "domain_accuracy_unseen": float(np.mean(hits)) if hits else float("nan"),
+        "domain_eval_unseen_questions": float(len(hits)),
+    }
     tables = {"labels": labels, "confusion": confusion.tolist(), "per_category": per_category}
-    return TrainingReport(head, {"domain_accuracy": accuracy}, tables)
+    return TrainingReport(head, metrics, tables)
 
 
 # ----------------------------------------------------------------------------- jailbreak
