@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from switchyard.learn.bootstrap import aiq_of_sample, apgr_samples, paired_aiq_difference
+from switchyard.learn.bootstrap import (
+    aiq_of_sample,
+    apgr_samples,
+    cost_ratio_samples,
+    paired_aiq_difference,
+)
 
 
 def test_aiq_of_the_full_sample_is_the_plain_aiq() -> None:
@@ -37,3 +42,17 @@ def test_apgr_samples_spread_around_a_perfect_router() -> None:
     assert abs(float(np.median(samples)) - 0.75) < 0.1 and np.std(samples) > 0.0
     backwards = apgr_samples(-perfect, weak, strong, resamples=200)
     assert np.all(backwards <= 0.5 + 1e-12)
+
+
+def test_cost_ratio_samples_equal_each_resamples_share_of_prompts_the_cheap_model_fails() -> None:
+    # best model: cost 4, quality 1 everywhere. λ point 0: a free model, right on prompts 1 and 3;
+    # λ point 1: the best model only where the free one fails. Reaching quality 1 needs point 1,
+    # whose cost ÷ 4 is the resample's share of failed prompts: a multiple of 1/4.
+    costs = np.array([[0.0] * 4, [4.0, 0.0, 4.0, 0.0]])
+    qualities = np.array([[0.0, 1.0, 0.0, 1.0], [1.0] * 4])
+    ratios = cost_ratio_samples((costs, qualities), np.ones(4), np.full(4, 4.0), resamples=100)
+    assert np.allclose(ratios * 4, np.round(ratios * 4)) and np.all((ratios >= 0) & (ratios <= 1))
+    assert 0.3 < float(np.mean(ratios)) < 0.7 and np.std(ratios) > 0.0
+    # a router whose only point is "the free model, always wrong" never reaches quality 1
+    never = cost_ratio_samples((costs[:1], np.zeros((1, 4))), np.ones(4), np.full(4, 4.0), 20)
+    assert np.all(np.isinf(never))

@@ -90,3 +90,25 @@ def apgr_samples(
         )
         out.append(apgr(curve))
     return np.array(out)
+
+
+def cost_ratio_samples(
+    points: tuple[FloatArray, FloatArray],
+    best_quality: FloatArray,
+    best_cost: FloatArray,
+    resamples: int = 300,
+    seed: int = 0,
+) -> FloatArray:
+    """Bootstrap distribution of the cost (÷ the best single model's) at which a λ-swept router
+    reaches the best single model's quality; `best_*` are that model's per-prompt outcomes.
+    A resample where the router never reaches it counts as +inf."""
+    rng = np.random.default_rng(seed)
+    costs, qualities = points
+    n = costs.shape[1]
+    out = np.empty(resamples)
+    for r in range(resamples):
+        sample = np.asarray(rng.integers(0, n, n), dtype=np.int64)
+        hull = nondecreasing_hull(costs[:, sample].mean(axis=1), qualities[:, sample].mean(axis=1))
+        reference = float(np.mean(best_cost[sample]))
+        out[r] = hull.cost_to_reach(float(np.mean(best_quality[sample]))) / reference
+    return out
