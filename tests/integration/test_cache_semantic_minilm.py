@@ -4,11 +4,9 @@ router's published cache cases (paraphrases) plus near-miss questions that must 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import orjson
-import pytest
+from tests.requirements import SHARED_DATA, require_shared_data
 
 from switchyard.cache.base import CacheScope
 from switchyard.cache.memory import MemoryStore
@@ -18,7 +16,7 @@ from switchyard.config.cache import CacheConfig, EmbeddedCacheBackendConfig
 from switchyard.embed.minilm import MiniLMEmbedder
 from switchyard.types import ChatMessage, RequestView
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cache"
+DATA = SHARED_DATA / "cache"
 COSINE_AT_2PCT_FALSE_HITS = 0.947  # cosine-only threshold from the QQP tuning half
 NEAR_MISSES = [
     ("How do I learn Python quickly?", "How do I learn Java quickly?"),
@@ -40,11 +38,7 @@ class SyncEmbedder:
 
 
 def pairs() -> list[dict[str, str]]:
-    path = DATA / "vllm_sr_cache_pairs.jsonl"
-    if not path.is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"missing {path}")
-        pytest.skip("shared data not available")
+    path = require_shared_data(DATA / "vllm_sr_cache_pairs.jsonl")
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 

@@ -7,11 +7,11 @@ numbers and the issue's bars).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.requirements import SHARED_DATA, require_shared_data
 
 from switchyard.embed.minilm import MiniLMEmbedder
 from switchyard.signals import datasets
@@ -20,17 +20,13 @@ from switchyard.signals.heads import ClassifierHead, bundled_weights
 from switchyard.signals.pii_engine import load_analyzer
 from switchyard.signals.semantic import SIGNAL_MAX_TOKENS, request_text
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 PII_TYPES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE")
 
 
 @pytest.fixture(scope="module")
 def data_dir() -> Path:
-    if not DATA.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"shared data directory {DATA} is missing")
-        pytest.skip("shared data not available")
-    return DATA
+    return require_shared_data(DATA)
 
 
 @pytest.fixture(scope="module")

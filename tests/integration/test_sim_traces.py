@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import pytest
+from tests.requirements import SHARED_DATA, require_shared_data
 from typer.testing import CliRunner
 
 from switchyard.cli import _register, app
@@ -16,16 +15,11 @@ from switchyard.sim.policies import balancer_factory
 from switchyard.sim.profiles import load_profile
 from switchyard.sim.workloads import load_azure, load_mooncake
 
-TRACES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "traces"
+TRACES = SHARED_DATA / "traces"
 
 
 def trace(name: str) -> Path:
-    path = TRACES / name
-    if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"missing data file {path}")
-        pytest.skip(f"data file {path} not present")
-    return path
+    return require_shared_data(TRACES / name)
 
 
 def test_mooncake_loader_reads_the_whole_trace() -> None:
