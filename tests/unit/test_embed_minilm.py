@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from switchyard.embed.corpus import corpus_key, embed_corpus
-from switchyard.embed.minilm import MiniLMEmbedder, minilm_model_path
+from switchyard.embed.minilm import MiniLMEmbedder, minilm_model_path, split_for_lanes
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +122,23 @@ def test_int8_graph_is_close_to_fp32_and_has_its_own_model_id(exported: MiniLMEm
     batched = int8.embed_batch(PROBES)
     alone = np.stack([int8.embed_batch([text])[0] for text in PROBES])
     np.testing.assert_allclose(batched, alone, atol=1e-6)  # independent of batch neighbours
+
+
+def test_int8_batches_split_across_single_threaded_lanes_give_the_same_vectors() -> None:
+    one_lane = MiniLMEmbedder(max_length=64, threads=1, precision="int8")
+    two_lanes = MiniLMEmbedder(max_length=64, threads=2, precision="int8")
+    assert len(two_lanes._lanes) == 2 and not one_lane._lanes
+    texts = [f"{text} (variant {i})" * (1 + i % 3) for i, text in enumerate(PROBES * 4)]
+    np.testing.assert_allclose(two_lanes.embed_batch(texts), one_lane.embed_batch(texts), atol=1e-6)
+
+
+def test_lanes_get_every_group_once_and_similar_work() -> None:
+    encodings = [[0] * length for length in (5, 5, 9, 30, 31, 60, 8, 12)]
+    groups = [[0, 1], [2], [3, 4], [5], [6], [7]]
+    dealt = split_for_lanes(groups, encodings, 2)
+    assert sorted(g for lane in dealt for g in lane) == sorted(groups)
+    work = [sum(len(g) * max(len(encodings[i]) for i in g) for g in lane) for lane in dealt]
+    assert max(work) - min(work) <= 60  # no better than the largest single group apart
 
 
 def test_falls_back_to_the_exported_graph_when_it_cannot_rebuild(
