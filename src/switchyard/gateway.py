@@ -155,10 +155,10 @@ class Gateway:
                 checker = HealthChecker(pool, self.backend, self._health_changed)
                 self._tasks.append(asyncio.create_task(checker.run(), name=f"health-{pool.name}"))
         if self.config.cache.enabled:
-            from switchyard.signals.semantic import shared_embeddings
+            from switchyard.signals.semantic import KEY_MAX_TOKENS, shared_embeddings
 
             embedder = None if self.config.cache.mode == "exact" else shared_embeddings(
-                self.signal_context)
+                self.signal_context, KEY_MAX_TOKENS)
             self.cache = await GatewayCache.open(
                 self.config.cache, embedder, self.metrics, self.signal_context.config_dir)
 

@@ -21,7 +21,7 @@ from switchyard.routing.learned import (
     LearnedRouterSignalConfig,
 )
 from switchyard.signals.base import SIGNALS, SignalContext
-from switchyard.signals.semantic import SHARED_KEY, SharedEmbeddings
+from switchyard.signals.semantic import KEY_MAX_TOKENS, SharedEmbeddings, shared_key
 from switchyard.types import ChatMessage, RequestView
 
 MATH = "solve the integral of the polynomial number {i} and show the derivative"
@@ -50,7 +50,7 @@ def artifact(tmp_path: Path, kind: str = "knn", feature_set: str = "full") -> Pa
 
 def context() -> SignalContext:
     shared = SignalContext()
-    shared.resources[SHARED_KEY] = SharedEmbeddings(model=HashingEmbedder(dim=64))  # type: ignore[arg-type]
+    shared.resources[shared_key(KEY_MAX_TOKENS)] = SharedEmbeddings(model=HashingEmbedder(dim=64))  # type: ignore[arg-type]
     return shared
 
 

@@ -13,7 +13,7 @@ from switchyard.config.signals import SignalConfig
 from switchyard.embed.base import Vectors
 from switchyard.embed.minilm import MiniLMEmbedder
 from switchyard.signals.base import SIGNALS, Signal, SignalContext
-from switchyard.signals.semantic import SHARED_KEY, SharedEmbeddings
+from switchyard.signals.semantic import SHARED_KEY, SIGNAL_MAX_TOKENS, SharedEmbeddings
 from switchyard.types import ChatMessage, RequestView
 
 import switchyard.signals.complexity  # noqa: F401  isort: skip  (registers the types)
@@ -39,7 +39,7 @@ class CountingModel:
 
 @pytest.fixture(scope="module")
 def minilm() -> MiniLMEmbedder:
-    return MiniLMEmbedder(max_length=128, threads=1)
+    return MiniLMEmbedder(max_length=SIGNAL_MAX_TOKENS, threads=1)
 
 
 @pytest.fixture

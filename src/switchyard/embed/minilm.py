@@ -119,6 +119,10 @@ class MiniLMEmbedder:
         self.dim: int = int(self._session.get_outputs()[0].shape[-1])
         self.embed_batch(["warm up"])  # first-run allocations at load, not on the first request
 
+    def token_count(self, text: str) -> int:
+        """Tokens the model sees for `text` (special tokens included, at most `max_length`)."""
+        return len(self._tokenizer.encode(text).ids)
+
     def tokenize(self, texts: Sequence[str]) -> dict[str, npt.NDArray[np.integer]]:
         """Model inputs for `texts`, padded to the longest text of the batch."""
         ids, mask = self._padded([e.ids for e in self._tokenizer.encode_batch(list(texts))])

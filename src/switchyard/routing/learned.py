@@ -117,7 +117,7 @@ class LearnedRouterSignal:
     """The gateway-facing wrapper: embed the last user message, score candidates, choose."""
 
     def __init__(self, config: LearnedRouterSignalConfig, context: SignalContext) -> None:
-        from switchyard.signals.semantic import shared_embeddings
+        from switchyard.signals.semantic import KEY_MAX_TOKENS, shared_embeddings
 
         self.name = config.name
         self.config = config
@@ -126,7 +126,7 @@ class LearnedRouterSignal:
         self.lam = config.lam
         if config.max_cost_per_request is not None:
             self.lam = calibrated_lambda(self.router, config.max_cost_per_request)
-        self._embeddings = shared_embeddings(context)
+        self._embeddings = shared_embeddings(context, KEY_MAX_TOKENS)
 
     async def evaluate(self, view: RequestView) -> SignalResult:
         from switchyard.signals.semantic import request_text

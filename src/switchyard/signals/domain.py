@@ -14,7 +14,12 @@ import numpy as np
 from switchyard.signals.base import SignalContext, register_signal
 from switchyard.signals.datasets import question_text
 from switchyard.signals.heads import ClassifierHead, bundled_weights
-from switchyard.signals.semantic import request_text, resolved, shared_embeddings
+from switchyard.signals.semantic import (
+    check_window,
+    request_text,
+    resolved,
+    shared_embeddings,
+)
 from switchyard.signals.semantic_config import DomainSignalConfig
 from switchyard.types import RequestView, SignalResult
 
@@ -39,6 +44,7 @@ class DomainSignal:
         )
         self.head = ClassifierHead.load(path)
         self._embeddings = shared_embeddings(context)
+        check_window(self.head.meta, self._embeddings, f"domain head {path.name}")
         self._custom_names: list[str] = []
         self._custom_thresholds: list[float] = []
         owners: list[int] = []

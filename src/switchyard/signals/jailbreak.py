@@ -16,7 +16,7 @@ import numpy as np
 
 from switchyard.signals.base import SignalContext, register_signal
 from switchyard.signals.heads import ClassifierHead, bundled_weights
-from switchyard.signals.semantic import request_text, shared_embeddings
+from switchyard.signals.semantic import check_window, request_text, shared_embeddings
 from switchyard.signals.semantic_config import JailbreakSignalConfig
 from switchyard.types import RequestView, SignalResult
 
@@ -47,6 +47,7 @@ class JailbreakSignal:
         trained = float(self.binary.meta.get("threshold", DEFAULT_THRESHOLD))
         self.threshold = config.threshold if config.threshold is not None else trained
         self._embeddings = shared_embeddings(context)
+        check_window(self.binary.meta, self._embeddings, f"jailbreak head {path.name}")
 
     async def ready(self) -> None:
         await self._embeddings.ready()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
@@ -27,12 +28,19 @@ from switchyard.embed.minilm_graph import Precision
 from switchyard.signals.base import SignalContext
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 SHARED_KEY = "switchyard.semantic.embeddings"
 REQUEST_CACHE_SIZE = 512
-# Signals read the first 128 tokens of a message: enough to classify it, and half the cost of
-# 256 on long prompts. Training embeds its corpora with the same limit (see signals.training).
-SIGNAL_MAX_TOKENS = 128
+# Classification signals (domain, complexity, jailbreak, embedding routes) read the first 64
+# tokens of a message, and their heads are trained on embeddings with the same limit (see
+# signals.training; the window is stored in each head's meta). 64 instead of 128 halves the
+# embedding cost of long prompts (the p99 and throughput at load) for ~1 point of domain
+# accuracy and ~0.3 point of jailbreak AUC; docs/signals.md "Signal window" has the numbers.
+SIGNAL_MAX_TOKENS = 64
+# The semantic cache key and the learned routers embed the first 128 tokens (a cache key that
+# stops at 64 tokens would let long prompts with a common start collide more often).
+KEY_MAX_TOKENS = 128
 # A batch starts as soon as the model thread is free; calls that arrive while it runs form the
 # next batch. Holding a lone call open for company only adds latency: a single request then
 # pays the wait, and under load the queue fills while the previous batch runs anyway.
@@ -55,7 +63,11 @@ class SharedEmbeddings:
         batching: bool = True,
         model: MiniLMEmbedder | None = None,
         precision: Precision = SIGNAL_PRECISION,
+        narrower: Callable[[], SharedEmbeddings | None] | None = None,
     ) -> None:
+        # `narrower`: the same model with a shorter window; a text that fits in it has the same
+        # vector in both, so it is embedded there once per request (and shared with its users).
+        self._narrower = narrower
         self.max_batch = max_batch if batching else 1
         self.max_wait_us = max_wait_us if batching else 0
         self._loader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="model-loader")
@@ -64,6 +76,7 @@ class SharedEmbeddings:
             self._model.set_result(model)
         else:
             self._model = self._loader.submit(MiniLMEmbedder, max_length, threads, precision)
+        self.max_length = int(getattr(model, "max_length", max_length))
         self._batcher: BatchingEmbedder | None = None
         self._per_request: OrderedDict[tuple[str, str], asyncio.Future[Vectors]] = OrderedDict()
         self._fills: set[asyncio.Task[None]] = set()
@@ -104,15 +117,17 @@ class SharedEmbeddings:
                 owned.append(future)
             futures.append(future)
         if missing:  # computed in its own task: a caller that times out cancels only itself
-            task = asyncio.ensure_future(self._fill(missing, owned))
+            task = asyncio.ensure_future(self._fill(request_id, missing, owned))
             self._fills.add(task)
             task.add_done_callback(self._fills.discard)
         rows = [await asyncio.shield(future) for future in futures]
         return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
 
-    async def _fill(self, texts: list[str], futures: list[asyncio.Future[Vectors]]) -> None:
+    async def _fill(
+        self, request_id: str, texts: list[str], futures: list[asyncio.Future[Vectors]]
+    ) -> None:
         try:
-            vectors = await self.embed(texts)
+            vectors = await self._embed_reusing(request_id, texts)
         except asyncio.CancelledError:  # only on shutdown
             for future in futures:
                 future.cancel()
@@ -126,6 +141,21 @@ class SharedEmbeddings:
         for future, row in zip(futures, vectors, strict=True):
             if not future.done():
                 future.set_result(row)
+
+    async def _embed_reusing(self, request_id: str, texts: list[str]) -> Vectors:
+        narrower = self._narrower() if self._narrower is not None else None
+        if narrower is None:
+            return await self.embed(texts)
+        model = await self.ready()
+        fits = np.array([model.token_count(text) <= narrower.max_length for text in texts])
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if fits.any():
+            short = [text for text, fit in zip(texts, fits, strict=True) if fit]
+            vectors[fits] = await narrower.embed_for_request(request_id, short)
+        if not fits.all():
+            longer = [text for text, fit in zip(texts, fits, strict=True) if not fit]
+            vectors[~fits] = await self.embed(longer)
+        return vectors
 
     def _remember(self, key: tuple[str, str], future: asyncio.Future[Vectors]) -> None:
         self._per_request[key] = future
@@ -158,9 +188,39 @@ def _failed(future: asyncio.Future[Vectors]) -> bool:
     return future.done() and (future.cancelled() or future.exception() is not None)
 
 
-def shared_embeddings(context: SignalContext) -> SharedEmbeddings:
-    """The configuration's one `SharedEmbeddings` (created, and its model load started, once)."""
-    return context.shared(SHARED_KEY, SharedEmbeddings)
+def shared_embeddings(
+    context: SignalContext, max_length: int = SIGNAL_MAX_TOKENS
+) -> SharedEmbeddings:
+    """The configuration's one `SharedEmbeddings` for a token window (created, and its model load
+    started, once): classification signals share the `SIGNAL_MAX_TOKENS` one, the cache and
+    learned routers the `KEY_MAX_TOKENS` one."""
+    if max_length == SIGNAL_MAX_TOKENS:
+        return context.shared(SHARED_KEY, SharedEmbeddings)
+
+    def narrower() -> SharedEmbeddings | None:  # only if some signal already loaded it
+        found = context.resources.get(SHARED_KEY)
+        return found if isinstance(found, SharedEmbeddings) else None
+
+    return context.shared(
+        shared_key(max_length),
+        lambda: SharedEmbeddings(max_length=max_length, narrower=narrower),
+    )
+
+
+def shared_key(max_length: int = SIGNAL_MAX_TOKENS) -> str:
+    """The `SignalContext` resource key of the `SharedEmbeddings` for a token window (tests and
+    benchmarks put a preloaded one there)."""
+    return SHARED_KEY if max_length == SIGNAL_MAX_TOKENS else f"{SHARED_KEY}.{max_length}"
+
+
+def check_window(head_meta: dict[str, object], embeddings: SharedEmbeddings, what: str) -> None:
+    """Warn when a head was trained on a different token window than it is served with."""
+    trained = head_meta.get("max_tokens")
+    if isinstance(trained, int | float) and int(trained) != embeddings.max_length:
+        log.warning(
+            "%s was trained on %d-token embeddings but is served %d-token ones; "
+            "retrain it with `switchyard train-signal`", what, int(trained), embeddings.max_length
+        )
 
 
 async def wait_until_ready(signals: Iterable[object]) -> None:

@@ -75,6 +75,7 @@ def _head_from_logistic(model: Any, kind: str, meta: dict[str, Any]) -> Classifi
     weights = np.asarray(model.coef_, dtype=np.float32)
     bias = np.asarray(model.intercept_, dtype=np.float32)
     labels = tuple(str(label) for label in model.classes_)
+    meta = {**meta, "max_tokens": SIGNAL_MAX_TOKENS}  # the token window of the embeddings
     if kind == "binary":
         labels = ("unsafe",)
     return ClassifierHead(labels, weights, bias, kind=kind, meta=meta)
