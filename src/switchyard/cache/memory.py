@@ -4,18 +4,20 @@ every change written through to a SQLite file so the cache survives restarts.
 Bounded by entry count and bytes (least recently used goes first) and by per-entry TTL.
 Lookups run on the event loop (sub-millisecond, no I/O); SQLite writes run on one worker
 thread owned by the store. On open, the saved entries are restored off the event loop and
-each partition's index is built in one multi-threaded call (not one insert per entry).
+each partition's index is built in one multi-threaded call (not one insert per entry), or
+loaded from the snapshot a clean shutdown saved (`memory_snapshot`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 import os
 import sqlite3
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -25,8 +27,17 @@ import hnswlib
 import numpy as np
 
 from switchyard.cache.base import CacheEntry, Candidate, StoreQuery, StoreStats, Vector
+from switchyard.cache.memory_snapshot import (
+    Snapshot,
+    parameters,
+    snapshot_dir,
+    take_snapshot,
+    usable,
+    write_snapshot,
+)
 from switchyard.config.cache import EmbeddedCacheBackendConfig
 
+logger = logging.getLogger(__name__)
 _INITIAL_CAPACITY = 64
 # A lookup removes at most this many expired entries (a burst that expires together would
 # otherwise stall that one request); it never serves an expired entry either way.
@@ -57,6 +68,26 @@ class _PartitionIndex:
         self._ef = cfg.hnsw_ef_search
         self.live = 0
         self._deleted = 0
+
+    @classmethod
+    def load(
+        cls, dim: int, cfg: EmbeddedCacheBackendConfig, path: Path, live: int
+    ) -> _PartitionIndex:
+        """A saved index (`live` of its elements not marked deleted)."""
+        loaded = cls.__new__(cls)
+        loaded._index = hnswlib.Index(space="ip", dim=dim)
+        loaded._index.load_index(str(path), max_elements=0, allow_replace_deleted=True)
+        loaded._index.set_ef(cfg.hnsw_ef_search)
+        loaded._index.set_num_threads(1)
+        loaded._ef = cfg.hnsw_ef_search
+        loaded._capacity = loaded._index.get_max_elements()
+        loaded.live = live
+        loaded._deleted = loaded._index.get_current_count() - live
+        return loaded
+
+    @property
+    def hnsw(self) -> hnswlib.Index:
+        return self._index
 
     def add(self, entry_id: int, vector: Vector) -> None:
         if self._deleted == 0 and self.live >= self._capacity:
@@ -170,6 +201,9 @@ class MemoryStore:
         self._deletes: list[int] = []
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-sqlite")
         self._log = _SqliteLog(Path(cfg.path)) if cfg.path else None
+        self._snapshots = snapshot_dir(Path(cfg.path)) if cfg.path and cfg.save_index else None
+        self._params = parameters(dim, cfg.hnsw_m, cfg.hnsw_ef_construction)
+        self.partitions_loaded = 0  # indexes taken from a snapshot at open (not rebuilt)
 
     @classmethod
     async def open(cls, cfg: EmbeddedCacheBackendConfig, dim: int) -> MemoryStore:
@@ -191,10 +225,57 @@ class MemoryStore:
             self._insert(entry, with_index=False)
             if entry.vector is not None and entry.semantic:
                 indexed.setdefault(entry.partition, []).append(entry)
+        snapshot = take_snapshot(self._snapshots, self._params) if self._snapshots else None
+        if snapshot is not None:  # ids of entries deleted before the shutdown are never reused
+            self._next_id = max(self._next_id, snapshot.next_id)
         for partition, entries in indexed.items():
+            loaded = self._load_index(snapshot, partition, entries)
+            if loaded is not None:
+                self._indexes[partition] = loaded
+                continue
             vectors = np.stack([e.vector for e in entries if e.vector is not None])
             index = self._indexes[partition] = _PartitionIndex(self._dim, self._cfg)
             index.add_many([e.entry_id for e in entries], vectors)
+
+    def _load_index(
+        self, snapshot: Snapshot | None, partition: str, entries: list[CacheEntry]
+    ) -> _PartitionIndex | None:
+        saved = snapshot.partitions.get(partition) if snapshot is not None else None
+        if saved is None:
+            return None
+        dead = usable(saved, np.array([e.entry_id for e in entries], dtype=np.int64))
+        if dead is None:
+            return None
+        try:
+            index = _PartitionIndex.load(self._dim, self._cfg, saved.path, len(saved.ids))
+        except (RuntimeError, OSError, ValueError) as error:
+            logger.warning("cache index snapshot of a partition unusable (%s): rebuilding", error)
+            return None
+        for entry_id in dead.tolist():  # expired or removed while the gateway was down
+            index.remove(int(entry_id))
+        self.partitions_loaded += 1
+        return index
+
+    def _snapshot_job(self) -> Callable[[], None] | None:
+        """The snapshot write, its inputs taken now (on the event loop), run on the worker."""
+        directory = self._snapshots
+        if directory is None:
+            return None
+        ids: dict[str, list[int]] = {}
+        for entry_id, entry in self._entries.items():
+            if entry.vector is not None and entry.semantic:
+                ids.setdefault(entry.partition, []).append(entry_id)
+        indexes = {partition: index.hnsw for partition, index in self._indexes.items()}
+        arrays = {p: np.array(sorted(v), dtype=np.int64) for p, v in ids.items()}
+        params, next_id = self._params, self._next_id
+
+        def job() -> None:  # a failure only costs the next start a rebuild
+            try:
+                write_snapshot(directory, params, indexes, arrays, next_id)
+            except (OSError, RuntimeError) as error:
+                logger.warning("cache index snapshot not saved (%s): next start rebuilds", error)
+
+        return job
 
     # -- in-memory bookkeeping (event loop only) -------------------------------------------
     def _insert(self, entry: CacheEntry, with_index: bool = True) -> None:
@@ -316,5 +397,9 @@ class MemoryStore:
         await self._flush([])
         if self._log is not None:
             log = self._log
-            await asyncio.get_running_loop().run_in_executor(self._executor, log.close)
+            loop = asyncio.get_running_loop()
+            job = self._snapshot_job()
+            if job is not None:
+                await loop.run_in_executor(self._executor, job)
+            await loop.run_in_executor(self._executor, log.close)
         self._executor.shutdown(wait=True)

@@ -22,6 +22,11 @@ class EmbeddedCacheBackendConfig(StrictModel):
     hnsw_m: int = Field(default=16, ge=4, le=64)
     hnsw_ef_construction: int = Field(default=100, ge=8)
     hnsw_ef_search: int = Field(default=48, ge=4)
+    save_index: bool = Field(
+        default=True,
+        description="save the HNSW indexes next to the SQLite file at shutdown, so a restart "
+        "loads them instead of rebuilding (about the vectors' size again on disk)",
+    )
 
 
 class PgvectorCacheBackendConfig(StrictModel):
