@@ -83,7 +83,9 @@ async def test_entries_gone_while_down_are_never_served_and_ids_are_not_reused(
     await cache.aclose()
 
 
-@pytest.mark.parametrize("damage", ["no_manifest", "corrupt_index", "other_parameters"])
+@pytest.mark.parametrize(
+    "damage", ["no_manifest", "corrupt_index", "other_parameters", "index_of_another_save"]
+)
 async def test_a_missing_or_unusable_snapshot_means_a_rebuild(
     tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -95,11 +97,17 @@ async def test_a_missing_or_unusable_snapshot_means_a_rebuild(
     elif damage == "corrupt_index":
         for path in directory.glob("*.bin"):
             path.write_bytes(b"\0" * 64)
-    else:
+    elif damage == "other_parameters":
         config = backend(tmp_path, hnsw_m=32)
+    else:  # an index file written by another process's save, with fewer entries
+        other = tmp_path / "other"
+        other.mkdir()
+        await fill(backend(other), 10)
+        for path in snapshot_dir(other / "cache.sqlite").glob("*.bin"):
+            (directory / path.name).write_bytes(path.read_bytes())
     cache, store = await open_cache(config)
     assert store.partitions_loaded == 0
     assert await hits(cache, range(60)) == ["hit"] * 60
-    if damage == "corrupt_index":
+    if damage in ("corrupt_index", "index_of_another_save"):
         assert "unusable" in caplog.text
     await cache.aclose()

@@ -243,11 +243,15 @@ class MemoryStore:
         saved = snapshot.partitions.get(partition) if snapshot is not None else None
         if saved is None:
             return None
-        dead = usable(saved, np.array([e.entry_id for e in entries], dtype=np.int64))
+        ids = np.array([e.entry_id for e in entries], dtype=np.int64)
+        dead = usable(saved, ids)
         if dead is None:
             return None
         try:
             index = _PartitionIndex.load(self._dim, self._cfg, saved.path, len(saved.ids))
+            labels = np.asarray(index.hnsw.get_ids_list(), dtype=np.int64)
+            if not np.isin(saved.ids, labels).all():  # file and manifest from different saves
+                raise ValueError("the index file does not hold the manifest's ids")
         except (RuntimeError, OSError, ValueError) as error:
             logger.warning("cache index snapshot of a partition unusable (%s): rebuilding", error)
             return None
