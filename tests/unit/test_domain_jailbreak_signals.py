@@ -183,3 +183,15 @@ async def test_cache_keys_and_signals_use_their_own_windows(minilm: MiniLMEmbedd
         assert float(key_vectors[1] @ signal_vectors[1]) < 0.999  # the windows really differ
     finally:
         await context.aclose()
+
+
+def test_fit_check_tokenizes_only_mid_length_texts(minilm: MiniLMEmbedder) -> None:
+    from switchyard.signals.semantic import _fits
+
+    assert _fits(minilm, "What is the capital of France?", SIGNAL_MAX_TOKENS)
+    korean = "한국어 문장입니다 " * 4  # few characters, many tokens after decomposition
+    assert minilm.token_count(korean) > len(korean) + 2
+    assert not _fits(minilm, korean, len(korean) + 2)  # the character bound is for ASCII only
+    assert not _fits(minilm, "word " * 300, SIGNAL_MAX_TOKENS)  # long: never tokenized
+    twenty_words = " ".join(["word"] * 20)
+    assert _fits(minilm, twenty_words, SIGNAL_MAX_TOKENS)

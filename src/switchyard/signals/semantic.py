@@ -147,7 +147,7 @@ class SharedEmbeddings:
         if narrower is None:
             return await self.embed(texts)
         model = await self.ready()
-        fits = np.array([model.token_count(text) <= narrower.max_length for text in texts])
+        fits = np.array([_fits(model, text, narrower.max_length) for text in texts])
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         if fits.any():
             short = [text for text, fit in zip(texts, fits, strict=True) if fit]
@@ -182,6 +182,18 @@ async def resolved(future: concurrent.futures.Future[T]) -> T:
 def request_text(text: str) -> str:
     """The canonical form of a message that semantic signals embed (shared per request)."""
     return text.strip()
+
+
+# Above this many characters a text is taken not to fit a narrower window without tokenizing it
+# (the event loop never tokenizes a long prompt; at worst its vector is computed twice).
+_FIT_CHECK_MAX_CHARS = 1024
+
+
+def _fits(model: MiniLMEmbedder, text: str, max_tokens: int) -> bool:
+    """Whether `text` is whole within `max_tokens` tokens (special tokens included)."""
+    if text.isascii() and len(text) + 2 <= max_tokens:  # an ASCII token has >= 1 character
+        return True
+    return len(text) <= _FIT_CHECK_MAX_CHARS and model.token_count(text) <= max_tokens
 
 
 def _failed(future: asyncio.Future[Vectors]) -> bool:
