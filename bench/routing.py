@@ -43,7 +43,7 @@ from switchyard.learn.datasets import (  # noqa: E402
     split_by_prompt_hash,
     without_prompts_in,
 )
-from switchyard.learn.features import build_features  # noqa: E402
+from switchyard.learn.features import TRAIN_EMBED_TOKENS, build_features  # noqa: E402
 from switchyard.learn.onboarding import onboarding_experiment  # noqa: E402
 from switchyard.learn.plots import plot_report  # noqa: E402
 from switchyard.learn.report import EvalReport, evaluate_all, train_routers  # noqa: E402
@@ -92,7 +92,8 @@ def featurise(dataset: RoutingDataset, feature_set: str) -> np.ndarray[Any, Any]
     key = (source.name, feature_set)
     if key not in _FEATURES:
         _FEATURES[key] = build_features(
-            source.prompts, feature_set, lambda texts: embed_corpus(texts)
+            source.prompts, feature_set,
+            lambda texts: embed_corpus(texts, max_length=TRAIN_EMBED_TOKENS)
         )
     features = _FEATURES[key]
     if source is dataset:

@@ -22,10 +22,10 @@ FEATURES_OPTION = typer.Option("--features", help="full | full+last (see docs/le
 def _featurise(prompts: tuple[str, ...], feature_set: str,
                cache: Path | None) -> np.ndarray[Any, Any]:
     from switchyard.embed.corpus import embed_corpus
-    from switchyard.learn.features import build_features
+    from switchyard.learn.features import TRAIN_EMBED_TOKENS, build_features
 
-    return build_features(prompts, feature_set,
-                          lambda texts: embed_corpus(texts, cache_dir=cache, progress=True))
+    return build_features(prompts, feature_set, lambda texts: embed_corpus(
+        texts, cache_dir=cache, progress=True, max_length=TRAIN_EMBED_TOKENS))
 
 
 def _status(console: Console) -> Any:
@@ -50,6 +50,7 @@ def train(
     from switchyard.embed.minilm import MiniLMEmbedder
     from switchyard.learn.artifacts import save_router
     from switchyard.learn.datasets import load_outcomes
+    from switchyard.learn.features import TRAIN_EMBED_TOKENS
     from switchyard.learn.report import train_routers
 
     console = Console(stderr=True)
@@ -67,7 +68,8 @@ def train(
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
     trained = routers[router]
-    trained.embedder_id = MiniLMEmbedder.model_id
+    trained.embedder_id = MiniLMEmbedder.model_id  # fp32; serving embeds the same way
+    trained.meta["embed_max_tokens"] = TRAIN_EMBED_TOKENS
     trained.feature_set = features_set
     rng = np.random.default_rng(seed)
     sample = rng.choice(len(dataset), size=min(CALIBRATION_SAMPLE, len(dataset)), replace=False)

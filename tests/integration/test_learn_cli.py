@@ -40,6 +40,9 @@ def test_train_then_eval(tmp_path: Path) -> None:
     router = load_router(tmp_path / "r.npz")
     assert router.models == ("large", "small") and router.feature_set == "full"
     assert router.extra_arrays["calibration.features"].shape[0] == 60
+    from switchyard.routing.learned import embedding_of  # served with what it was trained on
+
+    assert embedding_of(router) == (256, "fp32") and router.meta["embed_max_tokens"] == 256
     report = tmp_path / "eval.json"
     evaluated = runner.invoke(app, ["eval", "--data", str(data), "--routers", "knn,mf",
                                     "--no-tune", "--features", "full", "--json", str(report),

@@ -156,6 +156,7 @@ class Recording:
 
     def __init__(self, model: MiniLMEmbedder) -> None:
         self.model, self.dim, self.max_length = model, model.dim, model.max_length
+        self.graph = model.graph  # its precision
         self.texts: list[str] = []
 
     def embed_batch(self, texts: list[str]) -> object:
@@ -163,8 +164,8 @@ class Recording:
         return self.model.embed_batch(texts)
 
 
-async def test_cache_keys_and_signals_use_their_own_windows(minilm: MiniLMEmbedder) -> None:
-    narrow = Recording(minilm)
+async def test_cache_keys_and_signals_use_their_own_windows() -> None:
+    narrow = Recording(MiniLMEmbedder(max_length=SIGNAL_MAX_TOKENS, threads=1, precision="int8"))
     context = SignalContext()
     context.resources[SHARED_KEY] = SharedEmbeddings(model=narrow)  # type: ignore[arg-type]
     signals = shared_embeddings(context)
@@ -181,6 +182,8 @@ async def test_cache_keys_and_signals_use_their_own_windows(minilm: MiniLMEmbedd
         assert narrow.texts == [short_text, long_text]  # the short one was not embedded again
         np.testing.assert_allclose(key_vectors[0], signal_vectors[0], atol=1e-6)
         assert float(key_vectors[1] @ signal_vectors[1]) < 0.999  # the windows really differ
+        fp32 = shared_embeddings(context, 256, "fp32")  # another precision: never shares vectors
+        assert fp32._narrower is not None and fp32._narrower() is None
     finally:
         await context.aclose()
 

@@ -13,7 +13,7 @@ from tests.fakes.cache_embedder import HashingEmbedder
 
 from switchyard.learn.artifacts import save_router
 from switchyard.learn.datasets import RoutingDataset
-from switchyard.learn.features import build_features, last_block
+from switchyard.learn.features import TRAIN_EMBED_TOKENS, build_features, last_block
 from switchyard.learn.training import fit_router
 from switchyard.routing.learned import (
     LearnedRouter,
@@ -21,7 +21,7 @@ from switchyard.routing.learned import (
     LearnedRouterSignalConfig,
 )
 from switchyard.signals.base import SIGNALS, SignalContext
-from switchyard.signals.semantic import KEY_MAX_TOKENS, SharedEmbeddings, shared_key
+from switchyard.signals.semantic import SharedEmbeddings, shared_key
 from switchyard.types import ChatMessage, RequestView
 
 MATH = "solve the integral of the polynomial number {i} and show the derivative"
@@ -50,7 +50,8 @@ def artifact(tmp_path: Path, kind: str = "knn", feature_set: str = "full") -> Pa
 
 def context() -> SignalContext:
     shared = SignalContext()
-    shared.resources[shared_key(KEY_MAX_TOKENS)] = SharedEmbeddings(model=HashingEmbedder(dim=64))  # type: ignore[arg-type]
+    fake = SharedEmbeddings(model=HashingEmbedder(dim=64))  # type: ignore[arg-type]
+    shared.resources[shared_key(TRAIN_EMBED_TOKENS, "fp32")] = fake  # what artifacts train on
     return shared
 
 
@@ -148,3 +149,27 @@ def test_serving_features_match_offline_features_for_every_feature_set(tmp_path:
         assert served.shape == offline.shape
         np.testing.assert_allclose(served, offline, atol=1e-6)
         assert router.predict(served, [len(text)])[0].shape == (1, 2)
+
+
+async def test_the_signal_embeds_the_way_its_artifact_was_trained(tmp_path: Path) -> None:
+    from switchyard.embed.minilm import INT8_MODEL_ID
+    from switchyard.learn.artifacts import load_router
+    from switchyard.routing.learned import embedding_of
+
+    path = artifact(tmp_path)
+    assert embedding_of(load_router(path)) == (TRAIN_EMBED_TOKENS, "fp32")  # older artifacts
+    router = load_router(path)
+    router.embedder_id, router.meta["embed_max_tokens"] = INT8_MODEL_ID, 128
+    int8_path = save_router(router, tmp_path / "int8.npz")
+    assert embedding_of(load_router(int8_path)) == (128, "int8")
+
+    shared = SignalContext()
+    fp32 = SharedEmbeddings(model=HashingEmbedder(dim=64))  # type: ignore[arg-type]
+    int8 = SharedEmbeddings(model=HashingEmbedder(dim=64))  # type: ignore[arg-type]
+    shared.resources[shared_key(TRAIN_EMBED_TOKENS, "fp32")] = fp32
+    shared.resources[shared_key(128, "int8")] = int8
+    for file, expected in ((path, fp32), (int8_path, int8)):
+        config = LearnedRouterSignalConfig(name="r", type="learned_router", artifact=str(file),
+                                           lam=0.0)
+        signal = LearnedRouterSignal(config, shared)
+        assert signal._embeddings is expected

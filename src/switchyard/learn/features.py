@@ -26,6 +26,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
+# `switchyard train` and bench/routing.py embed prompts with the first 256 tokens, fp32 MiniLM;
+# a served router embeds with what its artifact records (`routing.learned.embedding_of`).
+TRAIN_EMBED_TOKENS = 256
 _DIGITS = re.compile(r"\d+")
 _SENTENCE = re.compile(r"[.!?](\s|$)")
 _CODE = re.compile(r"\bdef |\breturn\b|```|\bclass |[{};]")

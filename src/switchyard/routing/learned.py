@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -24,10 +25,13 @@ import numpy.typing as npt
 from switchyard.errors import ConfigError
 from switchyard.learn.artifacts import TrainedRouter, load_router
 from switchyard.learn.calibration import calibrate_cost, calibrate_share
-from switchyard.learn.features import last_block, text_features
+from switchyard.learn.features import TRAIN_EMBED_TOKENS, last_block, text_features
 from switchyard.learn.signal_config import LearnedRouterSignalConfig
 from switchyard.signals.base import SignalContext, register_signal
 from switchyard.types import RequestView, SignalResult
+
+if TYPE_CHECKING:
+    from switchyard.embed.minilm_graph import Precision
 
 
 @dataclass(frozen=True)
@@ -112,12 +116,22 @@ def calibrated_lambda(router: LearnedRouter, max_cost: float) -> float:
     return router.calibrate(embeddings, [int(c) for c in chars], max_cost=max_cost)
 
 
+def embedding_of(trained: TrainedRouter) -> tuple[int, Precision]:
+    """Token window and MiniLM precision a router's features were embedded with (artifacts
+    written before this was recorded were trained on `TRAIN_EMBED_TOKENS` fp32 embeddings)."""
+    from switchyard.embed.minilm import INT8_MODEL_ID
+
+    tokens = int(trained.meta.get("embed_max_tokens", TRAIN_EMBED_TOKENS))
+    precision: Precision = "int8" if trained.embedder_id == INT8_MODEL_ID else "fp32"
+    return tokens, precision
+
+
 @register_signal("learned_router", LearnedRouterSignalConfig)
 class LearnedRouterSignal:
     """The gateway-facing wrapper: embed the last user message, score candidates, choose."""
 
     def __init__(self, config: LearnedRouterSignalConfig, context: SignalContext) -> None:
-        from switchyard.signals.semantic import KEY_MAX_TOKENS, shared_embeddings
+        from switchyard.signals.semantic import shared_embeddings
 
         self.name = config.name
         self.config = config
@@ -126,7 +140,9 @@ class LearnedRouterSignal:
         self.lam = config.lam
         if config.max_cost_per_request is not None:
             self.lam = calibrated_lambda(self.router, config.max_cost_per_request)
-        self._embeddings = shared_embeddings(context, KEY_MAX_TOKENS)
+        # the embeddings the artifact was trained on: same token window, same precision
+        tokens, precision = embedding_of(self.router.trained)
+        self._embeddings = shared_embeddings(context, tokens, precision)
 
     async def evaluate(self, view: RequestView) -> SignalResult:
         from switchyard.signals.semantic import request_text

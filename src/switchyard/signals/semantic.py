@@ -38,8 +38,9 @@ REQUEST_CACHE_SIZE = 512
 # embedding cost of long prompts (the p99 and throughput at load) for ~1 point of domain
 # accuracy and ~0.3 point of jailbreak AUC; docs/signals.md "Signal window" has the numbers.
 SIGNAL_MAX_TOKENS = 64
-# The semantic cache key and the learned routers embed the first 128 tokens (a cache key that
-# stops at 64 tokens would let long prompts with a common start collide more often).
+# The semantic cache key embeds the first 128 tokens (a cache key that stops at 64 tokens would
+# let long prompts with a common start collide more often). Learned routers embed what their
+# artifact was trained on (`routing.learned.embedding_of`).
 KEY_MAX_TOKENS = 128
 # A batch starts as soon as the model thread is free; calls that arrive while it runs form the
 # next batch. Holding a lone call open for company only adds latency: a single request then
@@ -68,6 +69,11 @@ class SharedEmbeddings:
         # `narrower`: the same model with a shorter window; a text that fits in it has the same
         # vector in both, so it is embedded there once per request (and shared with its users).
         self._narrower = narrower
+        self.precision: Precision = (
+            ("int8" if getattr(model, "graph", "") == "fused-int8" else "fp32")
+            if model is not None
+            else precision
+        )
         self.max_batch = max_batch if batching else 1
         self.max_wait_us = max_wait_us if batching else 0
         self._loader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="model-loader")
@@ -201,28 +207,37 @@ def _failed(future: asyncio.Future[Vectors]) -> bool:
 
 
 def shared_embeddings(
-    context: SignalContext, max_length: int = SIGNAL_MAX_TOKENS
+    context: SignalContext,
+    max_length: int = SIGNAL_MAX_TOKENS,
+    precision: Precision = SIGNAL_PRECISION,
 ) -> SharedEmbeddings:
-    """The configuration's one `SharedEmbeddings` for a token window (created, and its model load
-    started, once): classification signals share the `SIGNAL_MAX_TOKENS` one, the cache and
-    learned routers the `KEY_MAX_TOKENS` one."""
-    if max_length == SIGNAL_MAX_TOKENS:
+    """The configuration's one `SharedEmbeddings` for a token window and precision (created, and
+    its model load started, once): classification signals share the `SIGNAL_MAX_TOKENS` one, the
+    cache the `KEY_MAX_TOKENS` one, a learned router the one its artifact was trained with."""
+    key = shared_key(max_length, precision)
+    if key == SHARED_KEY:
         return context.shared(SHARED_KEY, SharedEmbeddings)
 
     def narrower() -> SharedEmbeddings | None:  # only if some signal already loaded it
         found = context.resources.get(SHARED_KEY)
-        return found if isinstance(found, SharedEmbeddings) else None
+        if not isinstance(found, SharedEmbeddings):
+            return None
+        return found if found.precision == precision and found.max_length < max_length else None
 
     return context.shared(
-        shared_key(max_length),
-        lambda: SharedEmbeddings(max_length=max_length, narrower=narrower),
+        key,
+        lambda: SharedEmbeddings(max_length=max_length, precision=precision, narrower=narrower),
     )
 
 
-def shared_key(max_length: int = SIGNAL_MAX_TOKENS) -> str:
-    """The `SignalContext` resource key of the `SharedEmbeddings` for a token window (tests and
-    benchmarks put a preloaded one there)."""
-    return SHARED_KEY if max_length == SIGNAL_MAX_TOKENS else f"{SHARED_KEY}.{max_length}"
+def shared_key(max_length: int = SIGNAL_MAX_TOKENS, precision: Precision = SIGNAL_PRECISION) -> str:
+    """The `SignalContext` resource key of the `SharedEmbeddings` for a token window and precision
+    (tests and benchmarks put a preloaded one there)."""
+    if (max_length, precision) == (SIGNAL_MAX_TOKENS, SIGNAL_PRECISION):
+        return SHARED_KEY
+    if precision == SIGNAL_PRECISION:
+        return f"{SHARED_KEY}.{max_length}"
+    return f"{SHARED_KEY}.{max_length}.{precision}"
 
 
 def check_window(head_meta: dict[str, object], embeddings: SharedEmbeddings, what: str) -> None:
