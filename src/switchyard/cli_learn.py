@@ -19,13 +19,27 @@ DEFAULT_FEATURES = "full+last"
 FEATURES_OPTION = typer.Option("--features", help="full | full+last (see docs/learned-routing.md)")
 
 
-def _featurise(prompts: tuple[str, ...], feature_set: str,
-               cache: Path | None) -> np.ndarray[Any, Any]:
+EMBED_TOKENS_OPTION = typer.Option(
+    "--embed-tokens", min=8, max=512,
+    help="prompt tokens embedded (the served router embeds the same; default 256)")
+EMBED_PRECISION_OPTION = typer.Option(
+    "--embed-precision",
+    help="fp32 | int8 MiniLM (int8: about half the CPU; the semantic cache key is 128/int8)")
+
+
+def _featurise(prompts: tuple[str, ...], feature_set: str, cache: Path | None,
+               embedding: tuple[int, str] | None = None) -> np.ndarray[Any, Any]:
+    """Feature rows, embedded with `embedding` = (tokens, precision) (default 256, fp32)."""
     from switchyard.embed.corpus import embed_corpus
+    from switchyard.embed.minilm import MiniLMEmbedder
     from switchyard.learn.features import TRAIN_EMBED_TOKENS, build_features
 
+    tokens, precision = embedding or (TRAIN_EMBED_TOKENS, "fp32")
+    if precision not in ("fp32", "int8"):
+        raise typer.BadParameter(f"--embed-precision must be fp32 or int8, not {precision!r}")
+    model = MiniLMEmbedder(max_length=tokens, precision="int8") if precision == "int8" else None
     return build_features(prompts, feature_set, lambda texts: embed_corpus(
-        texts, cache_dir=cache, progress=True, max_length=TRAIN_EMBED_TOKENS))
+        texts, cache_dir=cache, progress=True, max_length=tokens, embedder=model))
 
 
 def _status(console: Console) -> Any:
@@ -45,12 +59,13 @@ def train(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     features_set: Annotated[str, FEATURES_OPTION] = DEFAULT_FEATURES,
     cache: Annotated[Path | None, typer.Option("--embedding-cache")] = None,
+    embed_tokens: Annotated[int, EMBED_TOKENS_OPTION] = 256,
+    embed_precision: Annotated[str, EMBED_PRECISION_OPTION] = "fp32",
 ) -> None:
     """Train a learned router on routing outcomes and save it as a versioned .npz artifact."""
-    from switchyard.embed.minilm import MiniLMEmbedder
+    from switchyard.embed.minilm import INT8_MODEL_ID, MiniLMEmbedder
     from switchyard.learn.artifacts import save_router
     from switchyard.learn.datasets import load_outcomes
-    from switchyard.learn.features import TRAIN_EMBED_TOKENS
     from switchyard.learn.report import train_routers
 
     console = Console(stderr=True)
@@ -58,7 +73,7 @@ def train(
         raise typer.BadParameter(f"unknown router {router!r}; use one of {ROUTER_KINDS}")
     try:
         dataset = load_outcomes(data)
-        features = _featurise(dataset.prompts, features_set, cache)
+        features = _featurise(dataset.prompts, features_set, cache, (embed_tokens, embed_precision))
         fixed = {router: json.loads(params)} if params else None
         kinds = ["knn", "mlp", "irt", "ensemble"] if router == "ensemble" else [router]
         routers, tuning, seconds = train_routers(
@@ -68,8 +83,9 @@ def train(
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
     trained = routers[router]
-    trained.embedder_id = MiniLMEmbedder.model_id  # fp32; serving embeds the same way
-    trained.meta["embed_max_tokens"] = TRAIN_EMBED_TOKENS
+    # recorded so that serving embeds the same way (routing.learned.embedding_of)
+    trained.embedder_id = INT8_MODEL_ID if embed_precision == "int8" else MiniLMEmbedder.model_id
+    trained.meta["embed_max_tokens"] = embed_tokens
     trained.feature_set = features_set
     rng = np.random.default_rng(seed)
     sample = rng.choice(len(dataset), size=min(CALIBRATION_SAMPLE, len(dataset)), replace=False)
@@ -108,6 +124,7 @@ def evaluate(
         report_json,
         train_routers,
     )
+    from switchyard.routing.learned import embedding_of
 
     console = Console(stderr=True)
     try:
@@ -118,9 +135,13 @@ def evaluate(
         names = [n.strip() for n in routers.split(",") if n.strip()]
         kinds = [n for n in names if not n.endswith(".npz")]
         loaded = {Path(n).stem: load_router(n) for n in names if n.endswith(".npz")}
+        embeddings = {embedding_of(router) for router in loaded.values()}
+        if len(embeddings) > 1:
+            raise typer.BadParameter(f"artifacts embed prompts differently: {embeddings}")
+        embedding = embeddings.pop() if embeddings else None  # kinds trained here use it too
         trained: dict[str, Any] = dict(loaded)
         if kinds:
-            train_x = _featurise(train_set.prompts, features_set, cache)
+            train_x = _featurise(train_set.prompts, features_set, cache, embedding)
             fitted, _, _ = train_routers(train_set, train_x, kinds, tune_params=tune_params,
                                          seed=seed, progress=_status(console))
             for kind in kinds:
@@ -129,7 +150,7 @@ def evaluate(
         feature_sets = {r.feature_set for r in trained.values()}
         if len(feature_sets) != 1:
             raise typer.BadParameter(f"routers use different feature sets: {feature_sets}")
-        test_x = _featurise(test.prompts, feature_sets.pop(), cache)
+        test_x = _featurise(test.prompts, feature_sets.pop(), cache, embedding)
         for name, router in trained.items():
             if tuple(router.models) != test.models:
                 test = test.restrict_models(router.models)

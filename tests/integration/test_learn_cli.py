@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from typer.testing import CliRunner
 
 from switchyard.cli import _register, app
@@ -53,3 +54,31 @@ def test_train_then_eval(tmp_path: Path) -> None:
     assert {"knn", "mf", "oracle", "zero_router", "random"} <= set(metrics)
     assert metrics["oracle"]["aiq"] >= metrics["knn"]["aiq"] - 1e-9
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_train_with_a_cheaper_embedding_records_it_and_eval_uses_it(tmp_path: Path) -> None:
+    _register()
+    data = tmp_path / "outcomes.jsonl"
+    write_outcomes(data)
+    runner = CliRunner()
+    common = ["--router", "knn", "--no-tune", "--features", "full",
+              "--embedding-cache", str(tmp_path / "emb")]
+    for name, extra in (("int8", ["--embed-tokens", "128", "--embed-precision", "int8"]),
+                        ("fp32", [])):
+        result = runner.invoke(app, ["train", "--data", str(data), "--out",
+                                     str(tmp_path / f"{name}.npz"), *common, *extra])
+        assert result.exit_code == 0, result.output
+    from switchyard.routing.learned import embedding_of
+
+    assert embedding_of(load_router(tmp_path / "int8.npz")) == (128, "int8")
+    int8_rows = load_router(tmp_path / "int8.npz").extra_arrays["calibration.features"]
+    fp32_rows = load_router(tmp_path / "fp32.npz").extra_arrays["calibration.features"]
+    assert not np.allclose(int8_rows, fp32_rows)  # really embedded another way
+    evaluated = runner.invoke(app, ["eval", "--data", str(data), "--routers",
+                                    str(tmp_path / "int8.npz"), "--no-tune", "--features", "full",
+                                    "--embedding-cache", str(tmp_path / "emb")])
+    assert evaluated.exit_code == 0, evaluated.output
+    mixed = runner.invoke(app, ["eval", "--data", str(data), "--routers",
+                                f"{tmp_path / 'int8.npz'},{tmp_path / 'fp32.npz'}",
+                                "--no-tune", "--features", "full"])
+    assert mixed.exit_code != 0 and "embed prompts differently" in mixed.output
