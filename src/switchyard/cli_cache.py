@@ -39,7 +39,7 @@ async def _local(config: Path, tenant: str | None, clear: bool) -> dict[str, Any
     from switchyard.cli_core import _load_or_exit
 
     cfg = _load_or_exit(config).cache
-    store = await open_store(cfg, 384, config.resolve().parent)
+    store = await open_store(cfg, 384, config.resolve().parent, admin_only=True)
     cache = ResponseCache(cfg.model_copy(update={"mode": "exact"}), store, None, None)
     try:
         if clear:

@@ -111,3 +111,28 @@ async def test_a_missing_or_unusable_snapshot_means_a_rebuild(
     if damage in ("corrupt_index", "index_of_another_save"):
         assert "unusable" in caplog.text
     await cache.aclose()
+
+
+async def test_admin_only_open_leaves_the_saved_index_and_its_clear_is_honoured(
+    tmp_path: Path,
+) -> None:
+    cache, _ = await open_cache(backend(tmp_path))
+    for tenant in ("t1", "t2"):  # one partition each
+        for i in range(30):
+            await cache.store(view(f"snapshot question {i} s{i}"), scope(tenant), answer(str(i)))
+    await cache.aclose()
+    admin = await MemoryStore.open(backend(tmp_path), 384, admin_only=True)
+    assert not admin._indexes and (await admin.stats()).entries == 60
+    cleared = ResponseCache(CacheConfig(enabled=True, mode="exact", backend=backend(tmp_path)),
+                            admin, None, None)
+    assert await cleared.clear("t1") == 30
+    await cleared.aclose()
+    assert (snapshot_dir(tmp_path / "cache.sqlite") / MANIFEST).is_file()  # not used up
+
+    cache, store = await open_cache(backend(tmp_path))
+    assert store.partitions_loaded == 1 and (await store.stats()).entries == 30
+    for tenant, expected in (("t1", "miss"), ("t2", "hit")):
+        found = [await cache.lookup(view(f"snapshot question {i} s{i}?"), scope(tenant))
+                 for i in range(30)]
+        assert [f.status for f in found] == [expected] * 30
+    await cache.aclose()

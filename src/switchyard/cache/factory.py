@@ -22,14 +22,17 @@ def load_verifier(cfg: CacheConfig, config_dir: Path | None = None) -> HitVerifi
     return HitVerifier.load(path)
 
 
-async def open_store(cfg: CacheConfig, dim: int, config_dir: Path | None = None) -> CacheStore:
+async def open_store(
+    cfg: CacheConfig, dim: int, config_dir: Path | None = None, admin_only: bool = False
+) -> CacheStore:
+    """The configured store; `admin_only` opens the embedded one without search indexes."""
     backend = cfg.backend
     if isinstance(backend, EmbeddedCacheBackendConfig):
         from switchyard.cache.memory import MemoryStore
 
         if backend.path and not Path(backend.path).is_absolute() and config_dir is not None:
             backend = backend.model_copy(update={"path": str(config_dir / backend.path)})
-        return await MemoryStore.open(backend, dim)
+        return await MemoryStore.open(backend, dim, admin_only=admin_only)
     from switchyard.cache.pgvector import PgvectorStore
 
     return await PgvectorStore.open(backend, dim)

@@ -204,10 +204,18 @@ class MemoryStore:
         self._snapshots = snapshot_dir(Path(cfg.path)) if cfg.path and cfg.save_index else None
         self._params = parameters(dim, cfg.hnsw_m, cfg.hnsw_ef_construction)
         self.partitions_loaded = 0  # indexes taken from a snapshot at open (not rebuilt)
+        self._build_indexes = True
 
     @classmethod
-    async def open(cls, cfg: EmbeddedCacheBackendConfig, dim: int) -> MemoryStore:
+    async def open(
+        cls, cfg: EmbeddedCacheBackendConfig, dim: int, admin_only: bool = False
+    ) -> MemoryStore:
+        """Load the saved entries. `admin_only` (stats / clear from the CLI): no search indexes
+        are built or loaded and the saved ones are neither read nor replaced."""
         store = cls(cfg, dim)
+        if admin_only:
+            store._snapshots = None
+            store._build_indexes = False
         if store._log is not None:
             log = store._log
             loop = asyncio.get_running_loop()
@@ -225,6 +233,8 @@ class MemoryStore:
             self._insert(entry, with_index=False)
             if entry.vector is not None and entry.semantic:
                 indexed.setdefault(entry.partition, []).append(entry)
+        if not self._build_indexes:
+            return
         snapshot = take_snapshot(self._snapshots, self._params) if self._snapshots else None
         if snapshot is not None:  # ids of entries deleted before the shutdown are never reused
             self._next_id = max(self._next_id, snapshot.next_id)
