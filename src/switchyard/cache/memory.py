@@ -57,33 +57,24 @@ _COLUMNS = ("id, tenant, partition, exact_key, query_text, vector, response, cat
 class _PartitionIndex:
     """HNSW over the vectors of one partition; labels are entry ids."""
 
-    def __init__(self, dim: int, cfg: EmbeddedCacheBackendConfig) -> None:
+    def __init__(
+        self, dim: int, cfg: EmbeddedCacheBackendConfig, saved: tuple[Path, int] | None = None
+    ) -> None:
+        """An empty index, or a saved one: `saved` = (file, how many of its elements are live)."""
         self._index = hnswlib.Index(space="ip", dim=dim)
-        self._capacity = _INITIAL_CAPACITY
-        self._index.init_index(max_elements=self._capacity, M=cfg.hnsw_m,
-                               ef_construction=cfg.hnsw_ef_construction,
-                               allow_replace_deleted=True)
+        if saved is None:
+            self._index.init_index(max_elements=_INITIAL_CAPACITY, M=cfg.hnsw_m,
+                                   ef_construction=cfg.hnsw_ef_construction,
+                                   allow_replace_deleted=True)
+            self.live = 0
+        else:
+            self._index.load_index(str(saved[0]), max_elements=0, allow_replace_deleted=True)
+            self.live = saved[1]
+        self._capacity = self._index.get_max_elements()
+        self._deleted = self._index.get_current_count() - self.live
         self._index.set_ef(cfg.hnsw_ef_search)
         self._index.set_num_threads(1)
         self._ef = cfg.hnsw_ef_search
-        self.live = 0
-        self._deleted = 0
-
-    @classmethod
-    def load(
-        cls, dim: int, cfg: EmbeddedCacheBackendConfig, path: Path, live: int
-    ) -> _PartitionIndex:
-        """A saved index (`live` of its elements not marked deleted)."""
-        loaded = cls.__new__(cls)
-        loaded._index = hnswlib.Index(space="ip", dim=dim)
-        loaded._index.load_index(str(path), max_elements=0, allow_replace_deleted=True)
-        loaded._index.set_ef(cfg.hnsw_ef_search)
-        loaded._index.set_num_threads(1)
-        loaded._ef = cfg.hnsw_ef_search
-        loaded._capacity = loaded._index.get_max_elements()
-        loaded.live = live
-        loaded._deleted = loaded._index.get_current_count() - live
-        return loaded
 
     @property
     def hnsw(self) -> hnswlib.Index:
@@ -185,7 +176,7 @@ def _entry(row: tuple[Any, ...]) -> CacheEntry:
 class MemoryStore:
     """The embedded `CacheStore`. Create with `await MemoryStore.open(cfg, dim)`."""
 
-    def __init__(self, cfg: EmbeddedCacheBackendConfig, dim: int) -> None:
+    def __init__(self, cfg: EmbeddedCacheBackendConfig, dim: int, admin_only: bool = False) -> None:
         self._cfg = cfg
         self._dim = dim
         self._entries: OrderedDict[int, CacheEntry] = OrderedDict()  # LRU order
@@ -201,10 +192,12 @@ class MemoryStore:
         self._deletes: list[int] = []
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-sqlite")
         self._log = _SqliteLog(Path(cfg.path)) if cfg.path else None
-        self._snapshots = snapshot_dir(Path(cfg.path)) if cfg.path and cfg.save_index else None
+        # admin_only (stats / clear from the CLI): no search indexes, saved ones left alone
+        self._build_indexes = not admin_only
+        saving = cfg.path and cfg.save_index and not admin_only
+        self._snapshots = snapshot_dir(Path(cfg.path)) if saving else None
         self._params = parameters(dim, cfg.hnsw_m, cfg.hnsw_ef_construction)
         self.partitions_loaded = 0  # indexes taken from a snapshot at open (not rebuilt)
-        self._build_indexes = True
 
     @classmethod
     async def open(
@@ -212,10 +205,7 @@ class MemoryStore:
     ) -> MemoryStore:
         """Load the saved entries. `admin_only` (stats / clear from the CLI): no search indexes
         are built or loaded and the saved ones are neither read nor replaced."""
-        store = cls(cfg, dim)
-        if admin_only:
-            store._snapshots = None
-            store._build_indexes = False
+        store = cls(cfg, dim, admin_only)
         if store._log is not None:
             log = store._log
             loop = asyncio.get_running_loop()
@@ -253,12 +243,11 @@ class MemoryStore:
         saved = snapshot.partitions.get(partition) if snapshot is not None else None
         if saved is None:
             return None
-        ids = np.array([e.entry_id for e in entries], dtype=np.int64)
-        dead = usable(saved, ids)
+        dead = usable(saved, np.array([e.entry_id for e in entries], dtype=np.int64))
         if dead is None:
             return None
         try:
-            index = _PartitionIndex.load(self._dim, self._cfg, saved.path, len(saved.ids))
+            index = _PartitionIndex(self._dim, self._cfg, (saved.path, len(saved.ids)))
             labels = np.asarray(index.hnsw.get_ids_list(), dtype=np.int64)
             if not np.isin(saved.ids, labels).all():  # file and manifest from different saves
                 raise ValueError("the index file does not hold the manifest's ids")

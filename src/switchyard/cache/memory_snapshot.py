@@ -82,14 +82,11 @@ def take_snapshot(directory: Path, params: dict[str, int]) -> Snapshot | None:
     return Snapshot(partitions, int(raw.get("next_id", 1)))
 
 
-def usable(saved: SavedIndex | None, ids: Ids) -> Ids | None:
+def usable(saved: SavedIndex, ids: Ids) -> Ids | None:
     """The saved ids to mark deleted when `saved` covers every id of `ids`; else None."""
-    if saved is None:
+    if np.setdiff1d(ids, saved.ids).size:
         return None
-    missing = np.setdiff1d(ids, saved.ids, assume_unique=False)
-    if missing.size:
-        return None
-    return np.setdiff1d(saved.ids, ids, assume_unique=False)
+    return np.setdiff1d(saved.ids, ids)
 
 
 def write_snapshot(
