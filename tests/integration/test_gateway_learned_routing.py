@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 from tests.conftest import StartFake, StartGateway
 from tests.fakes.harness import make_config
 
@@ -30,18 +33,30 @@ def train_artifact(path: Path) -> Path:
     return save_router(router, path)
 
 
-async def test_learned_decision_routes_by_predicted_quality_and_cost(
-    fake: StartFake, gateway: StartGateway, records_path: Path, tmp_path: Path
-) -> None:
-    cheap, strong = await fake("cheap-1"), await fake("strong-1")
-    artifact = train_artifact(tmp_path / "router.npz")
-    routing = {
+def signal_form(artifact: Path) -> dict[str, Any]:
+    return {
         "signals": [{"name": "router", "type": "learned_router", "artifact": str(artifact),
                      "lam": 0.1, "timeout_s": 30}],
         "decisions": [{"name": "learned", "when": {"signal": "router"},
                        "models_from_signal": "router", "models": ["cheap"]}],
         "default": "cheap",
     }
+
+
+def strategy_form(artifact: Path) -> dict[str, Any]:
+    strategy = {"type": "learned", "artifact": str(artifact), "candidates": ["cheap", "strong"],
+                "lam": 0.1, "timeout_s": 30}
+    return {"decisions": [{"name": "learned", "strategy": strategy, "models": ["cheap"]}],
+            "default": "cheap"}
+
+
+@pytest.mark.parametrize("form", [signal_form, strategy_form], ids=["signal", "strategy"])
+async def test_learned_decision_routes_by_predicted_quality_and_cost(
+    fake: StartFake, gateway: StartGateway, records_path: Path, tmp_path: Path,
+    form: Callable[[Path], dict[str, Any]],
+) -> None:
+    cheap, strong = await fake("cheap-1"), await fake("strong-1")
+    routing = form(train_artifact(tmp_path / "router.npz"))
     config = make_config(records_path, {"cheap": [("cheap-1", cheap.url)],
                                         "strong": [("strong-1", strong.url)]}, routing=routing)
     gw = await gateway(config)

@@ -252,3 +252,45 @@ def test_duplicate_keys_and_missing_env_are_listed_together() -> None:
         "cfg.yaml:3: server.port: duplicate key 'port' (first on line 2)",
         "cfg.yaml:15: pools.0.endpoints.0.api_key: environment variable API_KEY is not set",
     ]
+
+
+LEARNED = edit("    - name: coding\n", """    - name: learned
+      strategy: {type: learned, artifact: r.npz, candidates: [small, big], lam: 0.1}
+      models: [small]
+    - name: coding
+""")
+
+
+def test_learned_strategy_runs_as_a_signal_named_after_its_decision() -> None:
+    routing = load_config_text(LEARNED, "cfg.yaml", ENV).routing
+    signal = {s.name: s for s in routing.signals}["learned"]
+    assert signal.type == "learned_router" and signal.candidates == ["small", "big"]
+    learned = routing.decisions[0]
+    assert learned.when.signal == "learned" and learned.target_signal == "learned"
+    assert routing.decisions[1].target_signal is None
+    # a dumped config (which now holds the generated signal) loads again unchanged
+    again = type(routing).model_validate(routing.model_dump(by_alias=True, exclude_none=True))
+    assert again == routing
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        pytest.param("name: learned", "name: code",
+                     "cfg.yaml:15: routing: Value error, decision 'code' has a `strategy`, which "
+                     "runs as a signal of the same name, but a different signal with that name "
+                     "exists; rename one of them", id="strategy name taken by a signal"),
+        pytest.param("candidates: [small, big]", "candidates: [small, huge]",
+                     "cfg.yaml:24: routing.decisions.0.strategy.candidates.1: unknown model "
+                     "'huge'; models: ['big', 'small']", id="unknown candidate"),
+        pytest.param("models: [small]\n", "models: [small]\n      models_from_signal: code\n",
+                     "cfg.yaml:23: routing.decisions.0: Value error, give `strategy` or "
+                     "`models_from_signal`, not both", id="strategy and models_from_signal"),
+        pytest.param("lam: 0.1", "lam: 0.1, quality_target: 0.5",
+                     "cfg.yaml:24: routing.decisions.0.strategy: Value error, give exactly one of "
+                     "lam, quality_target, max_cost_per_request", id="two cost policies"),
+    ],
+)
+def test_learned_strategy_problems(old: str, new: str, expected: str) -> None:
+    assert old in LEARNED
+    assert problems_of(LEARNED.replace(old, new, 1)) == [expected]

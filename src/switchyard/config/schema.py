@@ -124,9 +124,13 @@ def cross_reference_problems(cfg: SwitchyardConfig) -> list[tuple[Path, str]]:
         for ti, target in enumerate(decision.models):
             if target not in models:
                 problems.append(_unknown_model((*base, "models", ti), target, models))
+        for ci, target in enumerate(decision.strategy.candidates if decision.strategy else []):
+            if target not in models:
+                problems.append(_unknown_model((*base, "strategy", "candidates", ci), target,
+                                               models))
         for name in sorted(decision.when.signal_names() - signal_names):
             problems.append(((*base, "when"), f"unknown signal {name!r}"))
-        source = decision.models_from_signal
+        source = decision.target_signal
         if source is not None and source not in signal_names:
             problems.append(((*base, "models_from_signal"), f"unknown signal {source!r}"))
     default = cfg.routing.default

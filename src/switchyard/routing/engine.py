@@ -119,7 +119,7 @@ def _compile_ranked(ranked: list[tuple[int, DecisionConfig]]) -> tuple[CompiledD
                 index=index,
                 action=Action(config.action),
                 models=config.targets,
-                models_from_signal=config.models_from_signal,
+                models_from_signal=config.target_signal,
                 message=config.message if config.action == "block" else "",
                 condition=compile_condition(config.when, f"decisions[{config.name}].when"),
                 win_reason=(

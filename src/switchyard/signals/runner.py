@@ -119,8 +119,8 @@ class SignalRunner:
         referenced: set[str] = set()
         for decision in routing.decisions:
             referenced |= decision.when.signal_names()
-            if decision.models_from_signal:
-                referenced.add(decision.models_from_signal)
+            if decision.target_signal:
+                referenced.add(decision.target_signal)
         # PII signals act on their own (redaction before forwarding) even when no rule names them
         referenced |= {s.name for s in routing.signals if s.type == "pii"}
         entries: list[RunnerEntry] = []
