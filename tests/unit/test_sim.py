@@ -12,8 +12,10 @@ from switchyard.pools.balancers import LeastOutstandingBalancer, RoundRobinBalan
 from switchyard.pools.dualmap import DualMapBalancer
 from switchyard.pools.prefix_affinity import PrefixAffinityBalancer
 from switchyard.sim.capacity import search_capacity
+from switchyard.sim.endpoint_model import EndpointModel, RequestTable
 from switchyard.sim.engine import PoolSpec, simulate
 from switchyard.sim.metrics import summarize
+from switchyard.sim.oracle import OracleBalancer
 from switchyard.sim.policies import balancer_factory
 from switchyard.sim.profiles import Profile, load_profile
 from switchyard.sim.workloads import (
@@ -22,6 +24,7 @@ from switchyard.sim.workloads import (
     synthetic_sessions,
     synthetic_unique,
 )
+from switchyard.types import EndpointState, RequestView
 
 REFERENCE = load_profile("reference")
 
@@ -129,6 +132,29 @@ def test_hit_potential_bounds_and_oracle_headroom_on_sessions() -> None:
     assert blind.prefix_hit_potential > blind.prefix_hit_rate + 0.2
     assert oracle.prefix_hit_rate > blind.prefix_hit_rate + 0.2
     assert oracle.prefix_hit_rate <= infinite_cache_hit_rate(workload) + 1e-9
+
+
+def test_window_oracle_trades_queue_time_for_cache_inside_its_window() -> None:
+    shared = tuple(range(1, 9))  # 8 blocks = 4,096 tokens
+    table = RequestTable(arrival=[0.0, 0.0, 1.0], inputs=[4096, 10_000, 4608],
+                         outputs=[1, 1, 1],
+                         blocks=[shared, tuple(range(20, 40)), (*shared, 99)])
+    warm, cold = (EndpointModel(i, name, REFERENCE, table) for i, name in enumerate("ab"))
+    warm.enqueue(0)
+    assert warm.plan(0.0)
+    warm.on_step_end(warm.step_end, [])
+    assert warm.cached_prefix_tokens(2) == 4096  # request 0 finished, its blocks stay cached
+    warm.enqueue(1)  # 10,000 queued tokens: ~1 s of prefill ahead on the warm replica
+    states = [EndpointState(name=m.name, pool="p", in_flight=m.in_flight) for m in (warm, cold)]
+    view = RequestView(request_id="2", model="sim", prefix_blocks=table.blocks[2],
+                       prompt_tokens=4608)
+    picks = {}
+    for window in (0.0, 2.0, 0.5):
+        oracle = OracleBalancer(REFERENCE.prefill_tokens_per_s, cache_window_s=window)
+        oracle.attach_replicas([warm, cold])
+        picks[window] = oracle.pick(states, view).name
+    # greedy: cold 0.46 s beats warm 1.05 s; within 2 s the cached replica wins; not within 0.5 s
+    assert picks == {0.0: "b", 2.0: "a", 0.5: "b"}
 
 
 def test_hit_potential_is_zero_with_unique_prompts() -> None:

@@ -37,6 +37,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 # Simulator-only yardsticks (not registered for the gateway): name -> factory(profile).
 YARDSTICKS: dict[str, Callable[[Profile], Callable[[], Balancer]]] = {
     "oracle_greedy": lambda profile: lambda: OracleBalancer(profile.prefill_tokens_per_s),
+    # most cached among replicas within 2 s of the lowest estimate (1/2/3/5 s swept on Mooncake)
+    "oracle_window": lambda profile: lambda: OracleBalancer(profile.prefill_tokens_per_s,
+                                                            cache_window_s=2.0),
 }
 
 
