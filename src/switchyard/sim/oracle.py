@@ -8,8 +8,9 @@ reads every replica's true state and picks the lowest estimated TTFT:
      + this prompt's tokens not in that replica's cache right now) / prefill rate
 
 Cached tokens are counted with the replica's actual cache at arrival (a queued prompt may lose
-or gain blocks before its admission). Ties go to fewer in-flight requests, then rotate. It looks
-at the queue by walking it, which is fine for a yardstick and too slow for a product.
+or gain blocks before its admission). Ties go to the most cached, then fewer in-flight requests,
+then rotate. It looks at the queue by walking it, which is fine for a yardstick and too slow for
+a product.
 
 With `cache_window_s` > 0 it is greedier for the cache (`oracle_window`): among the replicas
 whose estimate is within that many seconds of the lowest, the one with the most of this prompt
