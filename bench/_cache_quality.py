@@ -44,23 +44,33 @@ class PairData:
     test: npt.NDArray[np.int64]
 
 
+def read_rows() -> list[dict[str, Any]]:
+    """The labelled pairs: `a`, `b`, `duplicate`."""
+    with gzip.open(DATA, "rt", encoding="utf-8") as file:
+        return [json.loads(line) for line in file]
+
+
+def split(count: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Row indexes of the tuning and the test half (every cache bench uses this split)."""
+    perm = np.random.default_rng(SPLIT_SEED).permutation(count)
+    return perm[: count // 2], perm[count // 2 :]
+
+
 def load_pairs() -> PairData:
     from switchyard.embed.corpus import embed_corpus
 
-    with gzip.open(DATA, "rt", encoding="utf-8") as file:
-        rows = [json.loads(line) for line in file]
+    rows = read_rows()
     a, b = [r["a"] for r in rows], [r["b"] for r in rows]
     vectors = embed_corpus(a + b, progress=True)
-    perm = np.random.default_rng(SPLIT_SEED).permutation(len(rows))
-    half = len(rows) // 2
+    tune, test = split(len(rows))
     return PairData(
         a,
         b,
         np.array([int(r["duplicate"]) for r in rows]),
         vectors[: len(rows)],
         vectors[len(rows) :],
-        perm[:half],
-        perm[half:],
+        tune,
+        test,
     )
 
 
@@ -76,6 +86,11 @@ def features(
 def threshold_at_fpr(scores: npt.NDArray[Any], labels: npt.NDArray[Any], fpr: float) -> float:
     negatives = np.sort(scores[labels == 0])[::-1]
     return float(negatives[int(np.floor(fpr * len(negatives)))]) + 1e-6
+
+
+def hit_rate_at_fpr(scores: npt.NDArray[Any], labels: npt.NDArray[Any], fpr: float) -> float:
+    """Share of duplicates scored at or above the threshold that lets `fpr` of the rest through."""
+    return float((scores[labels == 1] >= threshold_at_fpr(scores, labels, fpr)).mean())
 
 
 def pr_curve(
@@ -194,12 +209,8 @@ def evaluate(
         ),
         "cosine_false_hit_rate": float((cosine_scores[labels == 0] >= cosine_threshold).mean()),
         "cosine_duplicate_hit_rate": float((cosine_scores[labels == 1] >= cosine_threshold).mean()),
-        "verifier_tpr_at_2pct_fpr": float(
-            (verifier_scores[labels == 1] >= threshold_at_fpr(verifier_scores, labels, 0.02)).mean()
-        ),
-        "cosine_tpr_at_2pct_fpr": float(
-            (cosine_scores[labels == 1] >= threshold_at_fpr(cosine_scores, labels, 0.02)).mean()
-        ),
+        "verifier_tpr_at_2pct_fpr": hit_rate_at_fpr(verifier_scores, labels, 0.02),
+        "cosine_tpr_at_2pct_fpr": hit_rate_at_fpr(cosine_scores, labels, 0.02),
     }
     return {
         "simulated": simulated,

@@ -24,8 +24,6 @@ PyTorch is not a switchyard dependency; install it into the venv first:
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import math
 import sys
 import time
@@ -41,7 +39,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _cache_quality import DATA, SPLIT_SEED  # noqa: E402
+from _cache_quality import hit_rate_at_fpr, read_rows, split  # noqa: E402
 from switchyard.embed.minilm import TOKENIZER_PATH, minilm_model_path  # noqa: E402
 
 HIDDEN, FFN, HEADS, LAYERS = 384, 1536, 12, 6
@@ -183,10 +181,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    with gzip.open(DATA, "rt", encoding="utf-8") as file:
-        rows = [json.loads(line) for line in file]
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(rows))
-    tune, test = order[: len(rows) // 2], order[len(rows) // 2:]
+    rows = read_rows()
+    tune, test = split(len(rows))
     train = [(rows[i]["a"], rows[i]["b"], float(rows[i]["duplicate"])) for i in tune]
     if args.kind == "cross":
         train += [(b, a, y) for a, b, y in train]
@@ -214,9 +210,8 @@ def main() -> None:
     encoder.eval()
     scores = score(args.kind, encoder, head, batcher, [(rows[i]["b"], rows[i]["a"]) for i in test])
     labels = np.array([rows[i]["duplicate"] for i in test])
-    negatives = np.sort(scores[labels == 0])[::-1]
     for fpr in (0.01, 0.02, 0.05):
-        hit = float((scores[labels == 1] > negatives[int(fpr * len(negatives))]).mean())
+        hit = hit_rate_at_fpr(scores, labels, fpr)
         print(f"{args.kind}: test half, duplicates hit at {fpr:.0%} false hits: {hit:.3f}")
 
 

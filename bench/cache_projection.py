@@ -21,16 +21,11 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _cache_quality import load_pairs  # noqa: E402
+from _cache_quality import hit_rate_at_fpr, load_pairs  # noqa: E402
 
 Floats = npt.NDArray[np.float64]
 EPOCHS = 300
 LEARNING_RATE = 0.01
-
-
-def tpr_at_fpr(scores: Floats, labels: Floats, fpr: float = 0.02) -> float:
-    negatives = np.sort(scores[labels == 0])[::-1]
-    return float((scores[labels == 1] > negatives[int(fpr * len(negatives))]).mean())
 
 
 def cosines(w: Floats, a: Floats, b: Floats) -> tuple[Floats, Floats, Floats, Floats, Floats]:
@@ -79,15 +74,16 @@ def main() -> None:
         cv = []
         for fit, held in folds:
             w, alpha, beta = train(a[fit], b[fit], y[fit], k, l2)
-            cv.append(tpr_at_fpr(alpha * cosines(w, a[held], b[held])[0] + beta, y[held]))
+            cv.append(hit_rate_at_fpr(alpha * cosines(w, a[held], b[held])[0] + beta, y[held],
+                                      0.02))
         results.append((float(np.mean(cv)), k, l2))
         print(f"k={k} l2={l2}: CV hit rate on duplicates at 2% false hits {np.mean(cv):.3f}")
     _, k, l2 = max(results)
     w, alpha, beta = train(a[tune], b[tune], y[tune], k, l2)
     projected = alpha * cosines(w, a[test], b[test])[0] + beta
     print(f"chosen k={k} l2={l2}; test half, duplicates hit at 2% false hits: "
-          f"projection {tpr_at_fpr(projected, y[test]):.3f}, "
-          f"cosine {tpr_at_fpr(plain[test], y[test]):.3f}")
+          f"projection {hit_rate_at_fpr(projected, y[test], 0.02):.3f}, "
+          f"cosine {hit_rate_at_fpr(plain[test], y[test], 0.02):.3f}")
 
 
 if __name__ == "__main__":
